@@ -1,0 +1,3 @@
+from ilsvrc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""Shared fixtures: paths to the optional real data in ../shared/data (tests skip cleanly without it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ILSVRC_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real data sets; the test is skipped when they are not on this machine."""
+    if not (SHARED_DATA / "cifar10").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
