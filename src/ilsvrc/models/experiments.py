@@ -27,8 +27,16 @@ class CifarConvNet(nn.Module):
     adds an FC layer with `dropout` before the classifier.
     """
 
-    def __init__(self, *, num_classes: int = 10, in_chans: int = 3, activation: str = "relu", lrn: bool = False,
-                 hidden: int = 0, dropout: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        activation: str = "relu",
+        lrn: bool = False,
+        hidden: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
@@ -38,11 +46,19 @@ class CifarConvNet(nn.Module):
             return paper_lrn(size=3, alpha=5e-5, beta=0.75, k=1.0) if lrn else nn.Identity()
 
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 32, 5, padding=2), act(), nn.MaxPool2d(3, 2, padding=1), norm(),
-            nn.Conv2d(32, 32, 5, padding=2), act(), nn.AvgPool2d(3, 2, padding=1), norm(),
-            nn.Conv2d(32, 64, 5, padding=2), act(), nn.AvgPool2d(3, 2, padding=1),
+            nn.Conv2d(in_chans, 32, 5, padding=2),
+            act(),
+            nn.MaxPool2d(3, 2, padding=1),
+            norm(),
+            nn.Conv2d(32, 32, 5, padding=2),
+            act(),
+            nn.AvgPool2d(3, 2, padding=1),
+            norm(),
+            nn.Conv2d(32, 64, 5, padding=2),
+            act(),
+            nn.AvgPool2d(3, 2, padding=1),
             nn.AdaptiveAvgPool2d(4),
-        )  # fmt: skip
+        )
         head: list[nn.Module] = [nn.Flatten()]
         width = 64 * 4 * 4
         if hidden:
@@ -106,8 +122,15 @@ class FilterStackNet(nn.Module):
     or a stack of 3x3 convolutions (`stack=True`: 18C^2 or 27C^2 weights, one ReLU per layer).
     The 3x3 stem and the 1x1 convolutions that change width between stages are the same in both."""
 
-    def __init__(self, *, num_classes: int = 10, in_chans: int = 3, receptive_field: int = 5, stack: bool = True,
-                 widths: tuple[int, ...] = (32, 64, 128)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        receptive_field: int = 5,
+        stack: bool = True,
+        widths: tuple[int, ...] = (32, 64, 128),
+    ) -> None:
         super().__init__()
         if receptive_field not in (5, 7):
             raise ValueError(f"receptive_field must be 5 or 7, got {receptive_field}")
@@ -160,16 +183,47 @@ class VGGSmall(nn.Module):
 
 
 _CARDS = [
-    ("cifar_convnet", CifarConvNet, "Krizhevsky et al. 2012 (AlexNet), Fig. 1 and section 3.3", 2012,
-     "the four-layer CIFAR-10 net (cuda-convnet layout); options activation='relu'|'tanh', lrn, hidden, dropout"),
-    ("inception_net", InceptionNet, "Szegedy et al. 2014 (GoogLeNet), Fig. 2", 2014,
-     "a small GoogLeNet for 32x32; option bottleneck=False gives the naive module of Fig. 2a"),
-    ("filter_stack_net", FilterStackNet, "Simonyan & Zisserman 2014 (VGG), section 2.3", 2014,
-     "3 stages of one 5x5/7x7 conv or a stack of 3x3 convs (stack=True) with the same receptive field"),
-    ("vgg_small", VGGSmall, "Simonyan & Zisserman 2014 (VGG), Table 1", 2014,
-     "a Table 1 configuration (config='A'..'E') at 1/width_div width with BN and a GAP classifier, for 32x32"),
-]  # fmt: skip
+    (
+        "cifar_convnet",
+        CifarConvNet,
+        "Krizhevsky et al. 2012 (AlexNet), Fig. 1 and section 3.3",
+        2012,
+        "the four-layer CIFAR-10 net (cuda-convnet layout); options activation='relu'|'tanh', lrn, hidden, dropout",
+    ),
+    (
+        "inception_net",
+        InceptionNet,
+        "Szegedy et al. 2014 (GoogLeNet), Fig. 2",
+        2014,
+        "a small GoogLeNet for 32x32; option bottleneck=False gives the naive module of Fig. 2a",
+    ),
+    (
+        "filter_stack_net",
+        FilterStackNet,
+        "Simonyan & Zisserman 2014 (VGG), section 2.3",
+        2014,
+        "3 stages of one 5x5/7x7 conv or a stack of 3x3 convs (stack=True) with the same receptive field",
+    ),
+    (
+        "vgg_small",
+        VGGSmall,
+        "Simonyan & Zisserman 2014 (VGG), Table 1",
+        2014,
+        "a Table 1 configuration (config='A'..'E') at 1/width_div width with BN and a GAP classifier, for 32x32",
+    ),
+]
 for _name, _cls, _paper, _year, _variant in _CARDS:
-    register(ModelCard(name=_name, family="experiment", paper=_paper, year=_year, ilsvrc="experiment net for "
-                       "'ilsvrc reproduce'", input_size=32, min_input_size=8, num_classes=10, variant=_variant),
-             _cls)  # fmt: skip
+    register(
+        ModelCard(
+            name=_name,
+            family="experiment",
+            paper=_paper,
+            year=_year,
+            ilsvrc="experiment net for 'ilsvrc reproduce'",
+            input_size=32,
+            min_input_size=8,
+            num_classes=10,
+            variant=_variant,
+        ),
+        _cls,
+    )

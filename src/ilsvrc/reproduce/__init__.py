@@ -1,0 +1,77 @@
+"""`ilsvrc reproduce`: each paper's key claim, run at a size the machine affords, with a verdict.
+
+Every claim module defines CLAIM: the paper's statement and numbers, setups per budget, and a
+verdict rule fixed in code before the run (see claim.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ilsvrc.errors import UserError
+from ilsvrc.reproduce import bottleneck, degradation, ensemble, lrn_dropout, relu_vs_tanh, small_filters, vit_data
+from ilsvrc.reproduce.claim import Claim
+from ilsvrc.reproduce.context import Context
+from ilsvrc.reproduce.report import command_line, write_report
+
+CLAIMS: dict[str, Claim] = {
+    m.CLAIM.name: m.CLAIM
+    for m in (relu_vs_tanh, lrn_dropout, small_filters, bottleneck, degradation, ensemble, vit_data)
+}
+BUDGETS = ("tiny", "small", "medium", "paper")
+
+
+def get_claim(name: str) -> Claim:
+    if name not in CLAIMS:
+        raise UserError(f"unknown claim {name!r}; choose from {', '.join(CLAIMS)} (see 'ilsvrc reproduce --list')")
+    return CLAIMS[name]
+
+
+def run_claim(
+    name: str,
+    budget: str = "small",
+    data: str | None = None,
+    seeds: int | None = None,
+    out: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run claim `name` at `budget` on `data` (None: the bundled set) and write its report to `out`."""
+    import dataclasses
+
+    claim = get_claim(name)
+    if budget not in claim.setups:
+        raise UserError(f"unknown budget {budget!r}; choose from {', '.join(claim.setups)}")
+    setup = claim.setups[budget]
+    if seeds is not None:
+        if seeds < 1:
+            raise UserError(f"--seeds must be >= 1, got {seeds}")
+        setup = dataclasses.replace(setup, seeds=seeds)
+    out = Path(out or f"runs/reproduce/{name}-{budget}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create output folder {out}: {err.strerror}") from None
+    start = time.perf_counter()
+    ctx = Context(setup, data, out, device=device, progress=progress)
+    try:
+        measured = claim.run(ctx)
+    finally:
+        ctx.close()
+    verdict, reason = claim.decide(measured)
+    plots = claim.plot(measured, out)
+    data_name = str(data) if data else "bundled Fashion-MNIST (no --data given)"
+    return write_report(
+        out,
+        claim,
+        budget,
+        setup,
+        data_name,
+        measured,
+        verdict,
+        reason,
+        plots,
+        time.perf_counter() - start,
+        command_line(),
+    )

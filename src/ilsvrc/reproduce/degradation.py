@@ -1,0 +1,95 @@
+"""ResNet, Fig. 6 and Table 6: deeper plain nets train worse (degradation); residual nets do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Setup, mean_std
+from ilsvrc.reproduce.report import plot_curves
+
+
+def run(ctx) -> dict:
+    depths = ctx.setup.extra["depths"]
+    runs = {}
+    for kind in ("plain", "resnet"):
+        for depth in depths:
+            name = f"{kind}{depth}"
+            # the paper's CIFAR recipe (lr 0.1, momentum 0.9, wd 1e-4, pad-crop-flip), cosine-shortened to the budget
+            recs = [ctx.fit(name, seed=s, lr=0.1, weight_decay=1e-4, label=name) for s in range(ctx.setup.seeds)]
+            runs[name] = {
+                "train_error": [r.curve("train_top1_error")[-1] for r in recs],
+                "val_error": [r.summary["val_top1_error"] for r in recs],
+                "train_curve": recs[0].curve("train_top1_error"),
+                "val_curve": recs[0].curve("val_top1_error"),
+            }
+    table = [
+        {
+            "net": k,
+            "final train error": mean_std(v["train_error"])["mean"],
+            "train error std": mean_std(v["train_error"])["std"],
+            "val error": mean_std(v["val_error"])["mean"],
+        }
+        for k, v in runs.items()
+    ]
+    shallow, deep = depths[0], depths[-1]
+    gap = {
+        kind: mean_std(runs[f"{kind}{deep}"]["train_error"])["mean"]
+        - mean_std(runs[f"{kind}{shallow}"]["train_error"])["mean"]
+        for kind in ("plain", "resnet")
+    }
+    return {"runs": runs, "table": table, "depths": depths, "plain_gap": gap["plain"], "resnet_gap": gap["resnet"]}
+
+
+def decide(m: dict) -> tuple[str, str]:
+    s, d = m["depths"][0], m["depths"][-1]
+    pg, rg = m["plain_gap"], m["resnet_gap"]
+    text = f"final training error, {d} minus {s} layers: plain {100 * pg:+.2f} points, residual {100 * rg:+.2f} points"
+    if pg >= 0.01 and rg <= 0.01 and rg < pg:
+        return REPRODUCED, text + ": the deeper plain net trains worse, the deeper residual net does not"
+    if pg <= 0:
+        return NOT_REPRODUCED, text + ": the deeper plain net did not train worse than the shallower one"
+    return INCONCLUSIVE, text
+
+
+def plot(m: dict, out: Path) -> list[str]:
+    runs = m["runs"]
+    return [
+        plot_curves(
+            out / "train_error.png",
+            "Training error (Fig. 6): plain (dashed) vs residual",
+            {k: v["train_curve"] for k, v in runs.items()},
+            "training error (%)",
+        ),
+        plot_curves(
+            out / "val_error.png",
+            "Validation error: plain (dashed) vs residual",
+            {k: v["val_curve"] for k, v in runs.items()},
+            "validation error (%)",
+        ),
+    ]
+
+
+CLAIM = Claim(
+    name="degradation",
+    paper="He, Zhang, Ren & Sun 2016 (ResNet), section 4.2, Fig. 6 and Table 6",
+    statement="On CIFAR-10 the deeper plain nets have higher training error (the degradation problem: not "
+    "overfitting, an optimisation difficulty); with identity shortcuts the deeper nets train better.",
+    paper_numbers={
+        "ResNet-20 / -56 test error": "8.75% / 6.97%",
+        "plain nets (Fig. 6)": "training error grows with depth; plain-110 above 60%",
+    },
+    rule="Compare final (last-epoch, running) training error of the deepest and the shallowest depth. Reproduced "
+    "if plain(deep) - plain(shallow) >= 1 point and resnet(deep) - resnet(shallow) <= 1 point and smaller than the "
+    "plain gap; not reproduced if the deeper plain net trains no worse; inconclusive otherwise.",
+    setups={
+        "tiny": Setup(train_images=256, val_images=128, epochs=1, batch_size=64, extra={"depths": [20, 32]}),
+        "small": Setup(train_images=5_000, val_images=2_000, epochs=6, batch_size=128, extra={"depths": [20, 56]}),
+        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=2, extra={"depths": [20, 56]}),
+        "paper": Setup(
+            train_images=None, val_images=None, epochs=164, seeds=5, extra={"depths": [20, 32, 44, 56, 110]}
+        ),
+    },
+    run=run,
+    decide=decide,
+    plot=plot,
+)

@@ -1,0 +1,130 @@
+"""AlexNet, Fig. 1: ReLUs train several times faster than tanh units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Setup, mean_std
+from ilsvrc.reproduce.report import plot_curves
+
+TARGET = 0.25  # the paper's 25% training error
+
+
+def epochs_to(curve: list[float], target: float) -> float | None:
+    """First epoch (1-based) whose training error is at or below `target`; None if never."""
+    return next((i + 1.0 for i, v in enumerate(curve) if v <= target), None)
+
+
+def run(ctx) -> dict:
+    grid = ctx.setup.extra["lr_grid"]
+    runs: dict[str, dict] = {}
+    for act in ("relu", "tanh"):
+        # Learning rate tuned per activation (as the paper did) on seed 0: the lr that reaches the
+        # target first, then the lowest final training error.
+        trials = {}
+        for lr in grid:
+            rec = ctx.fit(
+                "cifar_convnet",
+                seed=0,
+                lr=lr,
+                weight_decay=0.0,
+                augment="none",
+                schedule="constant",
+                model_options={"activation": act},
+                label=f"{act}-lr{lr}",
+            )
+            trials[lr] = rec.curve("train_top1_error")
+        best = min(grid, key=lambda lr: (epochs_to(trials[lr], TARGET) or 1e9, trials[lr][-1]))
+        curves = [trials[best]]
+        for seed in range(1, ctx.setup.seeds):
+            rec = ctx.fit(
+                "cifar_convnet",
+                seed=seed,
+                lr=best,
+                weight_decay=0.0,
+                augment="none",
+                schedule="constant",
+                model_options={"activation": act},
+                label=f"{act}-best",
+            )
+            curves.append(rec.curve("train_top1_error"))
+        runs[act] = {
+            "lr": best,
+            "grid": {str(k): v for k, v in trials.items()},
+            "curves": curves,
+            "epochs_to_target": [epochs_to(c, TARGET) for c in curves],
+        }
+    epochs = ctx.setup.epochs
+    ratios = []
+    for r, t in zip(runs["relu"]["epochs_to_target"], runs["tanh"]["epochs_to_target"], strict=True):
+        # tanh that never reaches the target within the budget counts as `epochs + 1`: a lower bound
+        ratios.append(None if r is None else (t if t is not None else epochs + 1) / r)
+    table = [
+        {
+            "activation": a,
+            "tuned lr": runs[a]["lr"],
+            "epochs to 25% train error": ", ".join(str(e) if e else f">{epochs}" for e in runs[a]["epochs_to_target"]),
+            "final train error": mean_std([c[-1] for c in runs[a]["curves"]])["mean"],
+        }
+        for a in ("relu", "tanh")
+    ]
+    return {
+        "runs": runs,
+        "speedup_per_seed": ratios,
+        "tanh_censored": [e is None for e in runs["tanh"]["epochs_to_target"]],
+        "table": table,
+    }
+
+
+def decide(m: dict) -> tuple[str, str]:
+    ratios = m["speedup_per_seed"]
+    if any(r is None for r in ratios):
+        return INCONCLUSIVE, "the ReLU net did not reach 25% training error within the budget in every seed"
+    low = min(ratios)
+    bound = " (tanh never reached it: a lower bound)" if any(m["tanh_censored"]) else ""
+    if low >= 2.0:
+        return REPRODUCED, f"ReLU reached 25% training error {low:.1f}x or more faster than tanh{bound}"
+    if max(ratios) <= 1.0:
+        return (
+            NOT_REPRODUCED,
+            f"tanh reached 25% training error as fast as ReLU or faster (speed-up {max(ratios):.2f}x)",
+        )
+    return INCONCLUSIVE, f"ReLU was faster but by less than 2x in some seed (speed-ups {ratios})"
+
+
+def plot(m: dict, out: Path) -> list[str]:
+    series = {f"{a} (lr {m['runs'][a]['lr']})": m["runs"][a]["curves"][0] for a in ("relu", "tanh")}
+    return [
+        plot_curves(
+            out / "train_error.png",
+            "AlexNet Fig. 1: four-layer CIFAR-10 net",
+            series,
+            "training error (%)",
+            hline=TARGET,
+        )
+    ]
+
+
+CLAIM = Claim(
+    name="relu-vs-tanh",
+    paper="Krizhevsky, Sutskever & Hinton 2012 (AlexNet), section 3.1 and Fig. 1",
+    statement="A four-layer convolutional network with ReLUs reaches a 25% training error rate on CIFAR-10 six "
+    "times faster than an equivalent network with tanh neurons (learning rates tuned separately, no regularisation).",
+    paper_numbers={"speed-up to 25% training error": "about 6x (roughly 6 vs 36 epochs in Fig. 1)"},
+    rule="Epochs until the running training error is <= 25%, per seed, each activation at its best lr from the "
+    "grid (tuned on seed 0). Reproduced if ReLU is >= 2x faster in every seed (tanh not reaching 25% counts as "
+    "budget+1 epochs, a lower bound); not reproduced if ReLU is never faster; inconclusive otherwise.",
+    setups={
+        "tiny": Setup(train_images=256, val_images=128, epochs=2, batch_size=64, extra={"lr_grid": [0.01]}),
+        "small": Setup(
+            train_images=10_000, val_images=2_000, epochs=10, batch_size=128, extra={"lr_grid": [0.01, 0.03]}
+        ),
+        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr_grid": [0.003, 0.01, 0.03]}),
+        "paper": Setup(
+            train_images=None, val_images=None, epochs=40, seeds=5, extra={"lr_grid": [0.001, 0.003, 0.01, 0.03]}
+        ),
+    },
+    run=run,
+    decide=decide,
+    plot=plot,
+)

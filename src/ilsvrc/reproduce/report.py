@@ -1,0 +1,161 @@
+"""Writes a claim's results.json and report.md next to its PNG plots."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ilsvrc.reproduce.claim import Claim, Setup
+
+
+def environment() -> dict:
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def write_report(
+    out: Path,
+    claim: Claim,
+    budget: str,
+    setup: Setup,
+    data: str,
+    measured: dict,
+    verdict: str,
+    reason: str,
+    plots: list[str],
+    wall_s: float,
+    command: str,
+) -> dict:
+    """Write out/results.json and out/report.md; returns the results dict."""
+    results = {
+        "claim": claim.name,
+        "paper": claim.paper,
+        "statement": claim.statement,
+        "paper_numbers": claim.paper_numbers,
+        "rule": claim.rule,
+        "budget": budget,
+        "setup": {"description": setup.describe(), "data": data, **setup.__dict__},
+        "measured": measured,
+        "verdict": verdict,
+        "reason": reason,
+        "plots": plots,
+        "wall_s": round(wall_s, 1),
+        "command": command,
+        "environment": environment(),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    lines = [
+        f"# {claim.name}: {verdict}",
+        "",
+        f"**Paper.** {claim.paper}",
+        "",
+        f"**Claim.** {claim.statement}",
+        "",
+        "**Paper's numbers.** " + "; ".join(f"{k}: {v}" for k, v in claim.paper_numbers.items()),
+        "",
+        f"**Verdict rule (fixed before the run).** {claim.rule}",
+        "",
+        f"**Setup ({budget} budget).** {setup.describe()}; data: {data}.",
+        "",
+        f"**Command.** `{command}`",
+        "",
+        f"**Verdict: {verdict}.** {reason}",
+        "",
+        "## Measured",
+        "",
+        *_table(measured.get("table", [])),
+        "",
+        *[f"![{p}]({p})" for p in plots],
+        "",
+        f"Run time {wall_s / 60:.1f} min on {results['environment']['processor']} "
+        f"({results['environment']['threads']} threads), torch {results['environment']['torch']}, "
+        f"{results['environment']['date']}.",
+    ]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return results
+
+
+def _table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    for r in rows:
+        out.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    return out
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def command_line() -> str:
+    args = sys.argv[1:]
+    return "ilsvrc " + " ".join(args) if args else "ilsvrc reproduce"
+
+
+def plot_curves(
+    path: Path,
+    title: str,
+    series: dict[str, list[float]],
+    ylabel: str,
+    xlabel: str = "epoch",
+    hline: float | None = None,
+) -> str:
+    """One line per series (label -> values per epoch); returns the file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, values in series.items():
+        style = "--" if any(w in label for w in ("plain", "tanh", "naive", "single", "vit")) else "-"
+        ax.plot(range(1, len(values) + 1), [100 * v for v in values], style, label=label, linewidth=1.8)
+    if hline is not None:
+        ax.axhline(100 * hline, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name
+
+
+def plot_bars(
+    path: Path, title: str, labels: list[str], values: list[float], errors: list[float] | None, ylabel: str
+) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    bars = ax.bar(labels, values, yerr=errors, capsize=4, color="#4C72B0")
+    for bar, v in zip(bars, values, strict=True):
+        ax.annotate(
+            f"{v:.3g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8
+        )
+    ax.set(title=title, ylabel=ylabel)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name

@@ -1,0 +1,129 @@
+"""ViT, section 4.2 and Fig. 3/4: without large-scale pre-training, convolutions win on small data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ilsvrc.models.costs import model_costs
+from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Setup, mean_std
+
+MODELS = {"resnet20": 0.1, "vit_tiny": 0.05}  # name -> lr (SGD momentum 0.9, cosine)
+
+
+def run(ctx) -> dict:
+    sizes = ctx.setup.extra["sizes"]
+    images_seen = ctx.setup.extra["images_seen"]  # equal images per run: the smaller sets get more epochs
+    runs: dict[str, dict] = {m: {"sizes": sizes, "val_error": [], "epochs": []} for m in MODELS}
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(ctx.train_set), generator=g)
+    for n in sizes:
+        subset = ctx.train_set.subset(order[:n])
+        epochs = max(1, round(images_seen / n))
+        for model, lr in MODELS.items():
+            errs = [
+                ctx.fit(model, seed=s, lr=lr, epochs=epochs, train_set=subset, label=f"n{n}").summary["val_top1_error"]
+                for s in range(ctx.setup.seeds)
+            ]
+            runs[model]["val_error"].append(errs)
+            runs[model]["epochs"].append(epochs)
+    for model in MODELS:
+        runs[model].update(model_costs(model, ctx.setup.image_size))
+    table = [
+        {
+            "training images": n,
+            "epochs": runs["resnet20"]["epochs"][i],
+            "resnet20 val error": mean_std(runs["resnet20"]["val_error"][i])["mean"],
+            "vit_tiny val error": mean_std(runs["vit_tiny"]["val_error"][i])["mean"],
+        }
+        for i, n in enumerate(sizes)
+    ]
+    return {"runs": runs, "table": table, "images_seen": images_seen}
+
+
+def decide(m: dict) -> tuple[str, str]:
+    res, vit = m["runs"]["resnet20"]["val_error"], m["runs"]["vit_tiny"]["val_error"]
+    gaps = [mean_std(v)["mean"] - mean_std(r)["mean"] for r, v in zip(res, vit, strict=True)]  # > 0: ResNet wins
+    wins_small = all(v > r for r, v in zip(res[0], vit[0], strict=True))
+    text = (
+        "ViT minus ResNet validation error per training-set size: "
+        + ", ".join(f"{n}: {100 * g:+.1f}" for n, g in zip(m["runs"]["resnet20"]["sizes"], gaps, strict=True))
+        + " points"
+    )
+    if wins_small and gaps[0] >= 0.02:
+        return REPRODUCED, text + "; the convolutional net wins on the smallest set in every seed"
+    if gaps[0] <= 0:
+        return NOT_REPRODUCED, text + "; the ViT is as good or better on the smallest set"
+    return INCONCLUSIVE, text
+
+
+def plot(m: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for model, style in (("resnet20", "-o"), ("vit_tiny", "--s")):
+        r = m["runs"][model]
+        means = [100 * mean_std(v)["mean"] for v in r["val_error"]]
+        ax.plot(
+            r["sizes"], means, style, label=f"{model} ({r['macs'] / 1e6:.0f}M MACs, {r['params'] / 1e6:.2f}M params)"
+        )
+    ax.set(
+        xscale="log",
+        xlabel="training images (log scale)",
+        ylabel="validation error (%)",
+        title=f"ViT vs ResNet as data grows ({m['images_seen']:,} images seen per run)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "data_scaling.png")
+    plt.close(fig)
+    return ["data_scaling.png"]
+
+
+CLAIM = Claim(
+    name="vit-data",
+    paper="Dosovitskiy et al. 2021 (ViT), sections 3.1 and 4.2, Fig. 3 and 4",
+    statement="Transformers lack the inductive biases of CNNs (translation equivariance, locality) and do not "
+    "generalise well when trained on insufficient data; with large data (14M-300M images) they win.",
+    paper_numbers={
+        "ViT-B/16 trained on ImageNet-1k only": "77.9% top-1 (below ResNets of similar cost)",
+        "pre-trained on JFT-300M": "ViT-H/14 88.55% top-1",
+    },
+    rule="Train resnet20 and vit_tiny on growing subsets of the training set with the same number of images seen "
+    "per run. Reproduced if ResNet's validation error is lower in every seed on the smallest subset and by >= 2 "
+    "points on average; not reproduced if ViT is as good or better there; inconclusive otherwise.",
+    setups={
+        "tiny": Setup(
+            train_images=256, val_images=128, epochs=1, batch_size=64, extra={"sizes": [128, 256], "images_seen": 256}
+        ),
+        "small": Setup(
+            train_images=20_000,
+            val_images=2_000,
+            epochs=1,
+            batch_size=128,
+            extra={"sizes": [1_000, 4_000, 16_000], "images_seen": 32_000},
+        ),
+        "medium": Setup(
+            train_images=None,
+            val_images=None,
+            epochs=1,
+            seeds=2,
+            extra={"sizes": [2_500, 10_000, 50_000], "images_seen": 500_000},
+        ),
+        "paper": Setup(
+            train_images=None,
+            val_images=None,
+            epochs=1,
+            seeds=3,
+            extra={"sizes": [1_000, 5_000, 25_000, 50_000], "images_seen": 5_000_000},
+        ),
+    },
+    run=run,
+    decide=decide,
+    plot=plot,
+)
