@@ -1,0 +1,125 @@
+"""Optimisers and learning-rate schedules.
+
+The learning rate is a pure function of the step (and, for the plateau schedule, of the validation
+errors recorded so far), so a resumed run recomputes exactly the rate an uninterrupted run would use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ilsvrc.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A resolved schedule in optimizer steps: everything `lr_at` needs besides the step."""
+
+    kind: str
+    lr: float
+    total_steps: int
+    steps_per_epoch: int
+    milestones: tuple[int, ...] = ()  # steps
+    gamma: float = 0.1
+    exp_gamma: float = 0.96
+    exp_every: int = 1  # steps
+    warmup: int = 0  # steps
+    warmup_lr: float = 0.0
+    warmup_kind: str = "linear"
+    plateau_patience: int = 5  # epochs
+    plateau_drops: int = 3
+    plateau_threshold: float = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> Schedule:
+        """`cfg` must be resolved; epoch-valued lengths are converted to steps and scaled by the budget."""
+        spe = max(1, steps_per_epoch)
+        warmup = (
+            round(cfg.warmup_steps * cfg.budget)
+            if cfg.warmup_steps is not None
+            else round(cfg.warmup_epochs * spe * cfg.budget)
+        )
+        return cls(
+            kind=cfg.schedule,
+            lr=cfg.lr,
+            total_steps=total_steps,
+            steps_per_epoch=spe,
+            milestones=tuple(round(m * total_steps) for m in cfg.milestones),
+            gamma=cfg.gamma,
+            exp_gamma=cfg.exp_gamma,
+            exp_every=max(1, round(cfg.exp_every_epochs * spe * cfg.budget)),
+            warmup=min(warmup, total_steps),
+            warmup_lr=cfg.warmup_lr,
+            warmup_kind=cfg.warmup_kind,
+            plateau_patience=max(1, round(cfg.plateau_patience * cfg.budget)),
+            plateau_drops=cfg.plateau_drops,
+            plateau_threshold=cfg.plateau_threshold,
+        )
+
+    def lr_at(self, step: int, val_errors: Sequence[float] = ()) -> float:
+        """Learning rate for optimizer step `step` (0-based); `val_errors` = val top-1 error per evaluated epoch."""
+        if step < self.warmup:
+            if self.warmup_kind == "constant":
+                return self.warmup_lr
+            return self.warmup_lr + (self.lr - self.warmup_lr) * (step + 1) / self.warmup
+        if self.kind == "constant":
+            return self.lr
+        if self.kind == "step":
+            return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
+        if self.kind == "exp":
+            return self.lr * self.exp_gamma ** (step // self.exp_every)
+        if self.kind == "plateau":
+            return self.lr * self.gamma ** plateau_drops(
+                val_errors, self.plateau_patience, self.plateau_drops, self.plateau_threshold
+            )
+        if self.kind == "cosine":
+            span = max(1, self.total_steps - self.warmup)
+            t = min(1.0, (step - self.warmup) / span)
+            return 0.5 * self.lr * (1 + math.cos(math.pi * t))
+        raise ValueError(f"unknown schedule {self.kind!r}")
+
+
+def plateau_drops(val_errors: Sequence[float], patience: int, max_drops: int, threshold: float = 0.0) -> int:
+    """How many /10 drops 'when the validation error stops improving' the recorded errors call for.
+
+    After each epoch, if the error has not beaten the best so far by more than `threshold` for `patience`
+    epochs (counted since the last improvement or the last drop), the rate drops; at most `max_drops` times.
+    """
+    drops, best, waited = 0, math.inf, 0
+    for err in val_errors:
+        if err < best - threshold:
+            best, waited = err, 0
+        else:
+            waited += 1
+        if waited >= patience and drops < max_drops:
+            drops, waited = drops + 1, 0
+    return drops
+
+
+def param_groups(model: nn.Module, weight_decay: float, no_wd_norm_bias: bool) -> list[dict]:
+    """One group, or two when norm weights and biases are exempt from weight decay (1-d parameters)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not no_wd_norm_bias:
+        return [{"params": params, "weight_decay": weight_decay}]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay, cfg.no_wd_norm_bias)
+    # fused kernels on CUDA; foreach (multi-tensor) on CPU. Both give the same maths as the for-loop.
+    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), **impl)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, **impl)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
