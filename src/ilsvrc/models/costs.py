@@ -13,15 +13,17 @@ def inference_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if not name.startswith(("aux1.", "aux2.")))
 
 
-def model_costs(name: str, input_size: int | None = None, num_classes: int | None = None, **options) -> dict[str, int]:
+def model_costs(
+    name: str, input_size: int | None = None, num_classes: int | None = None, in_chans: int = 3, **options
+) -> dict[str, int]:
     """{"params", "macs", "input_size"} for one image; MACs are FlopCounterMode's FLOPs / 2 in eval mode.
 
     `options` are the model's variant options (as for `create_model`)."""
     card = get_card(name)
     size = input_size or card.input_size
     with torch.device("meta"):
-        model = create_model(name, num_classes=num_classes, **options).eval()
+        model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options).eval()
         counter = FlopCounterMode(display=False)
         with counter:
-            model(torch.empty(1, 3, size, size))
+            model(torch.empty(1, in_chans, size, size))
     return {"params": inference_params(model), "macs": counter.get_total_flops() // 2, "input_size": size}

@@ -21,7 +21,7 @@ def run(ctx) -> dict:
         ]
         ips = mean_std([r.summary["images_per_s"] for r in recs])["mean"]
         runs[label] = {
-            **model_costs("inception_net", ctx.setup.image_size, **options),
+            **model_costs("inception_net", ctx.image_size, in_chans=ctx.in_chans, **options),
             "val_error": [r.summary["val_top1_error"] for r in recs],
             "images_per_s": ips,
             "ms_per_step": 1000 * ctx.setup.batch_size / ips,

@@ -20,14 +20,12 @@ class Setup:
     epochs: int
     batch_size: int = 128
     seeds: int = 1
-    image_size: int = 32
     extra: dict[str, Any] = field(default_factory=dict)  # claim-specific knobs (lr grid, sizes, ...)
 
     def describe(self) -> str:
         imgs = "all" if self.train_images is None else f"{self.train_images:,}"
-        return (
-            f"{imgs} training images, {self.epochs} epochs, batch {self.batch_size}, "
-            f"{self.seeds} seed(s), {self.image_size}px" + (f", {self.extra}" if self.extra else "")
+        return f"{imgs} training images, {self.epochs} epochs, batch {self.batch_size}, {self.seeds} seed(s)" + (
+            f", {self.extra}" if self.extra else ""
         )
 
 

@@ -38,6 +38,9 @@ class Context:
         self.train_set = _take(train_full, setup.train_images, seed=0)
         self.val_set = _take(val_full, setup.val_images, seed=1)
         self.in_chans = int(self.train_set.images.shape[-1])
+        self.image_size = int(
+            self.train_set.images.shape[1]
+        )  # the data's own size: 32 for CIFAR, 28 for the bundled set
         self.num_classes = len(self.train_set.classes)
         self._scratch = tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
         self.runs = 0
@@ -76,7 +79,7 @@ class Context:
             warmup_epochs=0.0,
             label_smoothing=0.0,
             augment=augment,
-            input_size=self.setup.image_size,
+            input_size=self.image_size,
             eval_every=1,
             checkpoint_every=10**9,
             device=self.device,
@@ -94,7 +97,7 @@ class Context:
 
         model.eval()
         device = next(model.parameters()).device
-        view = EvalTransform(self.setup.image_size, self.val_set.mean, self.val_set.std, crops=1)
+        view = EvalTransform(self.image_size, self.val_set.mean, self.val_set.std, crops=1)
         out = []
         for i in range(0, len(self.val_set), batch_size):
             x = view(self.val_set.images[i : i + batch_size].to(device))

@@ -26,7 +26,7 @@ def run(ctx) -> dict:
             runs[label] = {
                 "model": model,
                 "options": options,
-                **model_costs(model, ctx.setup.image_size, **options),
+                **model_costs(model, ctx.image_size, in_chans=ctx.in_chans, **options),
                 "val_error": [r.summary["val_top1_error"] for r in recs],
                 "images_per_s": mean_std([r.summary["images_per_s"] for r in recs])["mean"],
             }
@@ -41,7 +41,7 @@ def run(ctx) -> dict:
         }
         for k, v in runs.items()
     ]
-    return {"runs": runs, "table": table, "reference_counts": model_costs("vgg16")}
+    return {"runs": runs, "table": table}
 
 
 def _err(runs: dict, k: str) -> float:

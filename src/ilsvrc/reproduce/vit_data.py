@@ -29,7 +29,7 @@ def run(ctx) -> dict:
             runs[model]["val_error"].append(errs)
             runs[model]["epochs"].append(epochs)
     for model in MODELS:
-        runs[model].update(model_costs(model, ctx.setup.image_size))
+        runs[model].update(model_costs(model, ctx.image_size, in_chans=ctx.in_chans))
     table = [
         {
             "training images": n,
