@@ -1,0 +1,1 @@
+"""Performance measurements: the machine's matrix-multiply ceiling, model training throughput, MFU."""
