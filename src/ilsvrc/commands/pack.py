@@ -1,0 +1,47 @@
+"""`ilsvrc pack`: decode a data set once into the packed, memory-mapped format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "pack",
+        help="decode a data set once into uint8 arrays (memory-mapped at training time)",
+        description="Decode SRC (ImageFolder tree, ILSVRC2012 layout, CIFAR batches, IDX files) once: shorter side to "
+        "--size, centre crop, stored as uint8 NHWC arrays with labels, class names and meta.json in OUT. "
+        "An interrupted pack resumes when rerun; unreadable files are skipped and listed in OUT/skipped.txt.",
+    )
+    p.add_argument(
+        "src", help="the data set: a folder (or a name with --download: cifar10, cifar100, mnist, fashion-mnist)"
+    )
+    p.add_argument("out", help="output folder (created)")
+    p.add_argument(
+        "--size", type=int, default=None, help="pixels; default: keep fixed-size sources, 64 for image trees"
+    )
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="train", help="all: OUT/<split>/ each")
+    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core, at most 8)")
+    p.add_argument("--download", metavar="DIR", default=None, help="download SRC (a data set name) into DIR first")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ilsvrc.data import fetch, pack
+    from ilsvrc.errors import UserError
+
+    if args.size is not None and args.size < 1:
+        raise UserError(f"--size must be positive, got {args.size}")
+    src = fetch(args.src, args.download) if args.download else args.src
+    metas = pack(src, args.out, size=args.size, split=args.split, workers=args.workers, progress=not args.quiet)
+    for meta in metas if isinstance(metas, list) else [metas]:
+        skipped = len(meta["skipped"])
+        note = f", {skipped} unreadable files skipped (see skipped.txt)" if skipped else ""
+        sys.stderr.write(
+            f"packed {meta['count']} {meta['split']} images, {meta['size']}x{meta['size']}x{meta['channels']}, "
+            f"{len(meta['classes'])} classes{note}\n"
+        )
+    print(args.out)
+    return 0

@@ -1,0 +1,332 @@
+"""Batched augmentation and evaluation crops on whole uint8 batches, on whatever device the batch is on.
+
+Every training augmentation here is one resampling of an axis-aligned source window per image: the window (and a
+mirror flag) is drawn per image from the caller's CPU generator, turned into two bilinear taps per output row and
+per output column, and applied to the whole batch at once (gathers + lerps), fused with normalisation and PCA
+lighting. So the CIFAR recipe, Inception's random-resized-crop and VGG's scale jittering differ only in how the
+windows are drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KINDS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "resize-crop", "center", "none")
+RESNET_JITTER = (256, 480)  # He et al. 2015: shorter side sampled in [256, 480], 224 crops
+
+
+def _norm_consts(mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with (x_uint8 * scale + shift) == (x / 255 - mean) / std."""
+    mean_t = torch.tensor([float(m) for m in mean], dtype=torch.float32)
+    std_t = torch.tensor([float(s) for s in std], dtype=torch.float32)
+    if (std_t <= 0).any():
+        raise ValueError(f"std must be positive, got {tuple(std)}")
+    return 1.0 / (255.0 * std_t), -mean_t / std_t
+
+
+def _per_channel(t: torch.Tensor, c: int) -> torch.Tensor:
+    """A per-channel constant for c channels (a single value is broadcast; extra values are ignored)."""
+    return t.expand(c) if t.numel() == 1 else t[:c]
+
+
+def _axis_taps(start: torch.Tensor, extent: torch.Tensor, n_src: int, out: int, zero_pad: bool):
+    """Bilinear taps for mapping source windows [start, start + extent) (B,) onto `out` pixels (align_corners=False).
+
+    Returns i0, i1 (B, out) int64 source indices and w0, w1 (B, out) float32 weights. Outside the source the
+    weight is 0 (zero padding) when zero_pad, else coordinates are clamped (edge replication).
+    """
+    pos = (torch.arange(out, dtype=torch.float64) + 0.5)[None, :]
+    coord = start.double()[:, None] + pos * (extent.double() / out)[:, None] - 0.5
+    if not zero_pad:
+        coord = coord.clamp(0, n_src - 1)
+    lo = coord.floor()
+    frac = (coord - lo).float()
+    i0 = lo.long()
+    i1 = i0 + 1
+    w0, w1 = 1.0 - frac, frac
+    if zero_pad:
+        w0 = w0 * ((i0 >= 0) & (i0 < n_src))
+        w1 = w1 * ((i1 >= 0) & (i1 < n_src))
+    return i0.clamp(0, n_src - 1), i1.clamp(0, n_src - 1), w0, w1
+
+
+def _sample_separable(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift):
+    """Eager resampling: rows first (contiguous row gathers), then columns; returns float32 (B, C, oh, ow)."""
+    b = torch.arange(x.shape[0], device=x.device)[:, None]
+    rows = x[b, iy0].float() * wy0[:, :, None, None] + x[b, iy1].float() * wy1[:, :, None, None]  # (B, oh, W, C)
+    cols = rows.transpose(1, 2)  # (B, W, oh, C) view: the column gather below indexes its dim 1
+    q = cols[b, ix0] * wx0[:, :, None, None] + cols[b, ix1] * wx1[:, :, None, None]  # (B, ow, oh, C)
+    q = q.permute(0, 3, 2, 1)  # (B, C, oh, ow)
+    return torch.addcmul(shift[:, :, None, None], q, scale[None, :, None, None]).contiguous()
+
+
+def _sample_fused(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift):
+    """The same resampling as one expression of flat gathers, written for torch.compile to fuse into one loop."""
+    B, H, W, C = x.shape
+    flat = x.reshape(-1)
+    base = (torch.arange(B, device=x.device) * (H * W * C)).view(B, 1, 1, 1) + torch.arange(C, device=x.device).view(
+        1, C, 1, 1
+    )
+    r0, r1 = (iy0 * (W * C)).view(B, 1, -1, 1), (iy1 * (W * C)).view(B, 1, -1, 1)
+    c0, c1 = (ix0 * C).view(B, 1, 1, -1), (ix1 * C).view(B, 1, 1, -1)
+    a0, a1 = wx0.view(B, 1, 1, -1), wx1.view(B, 1, 1, -1)
+    top = flat[base + r0 + c0].float() * a0 + flat[base + r0 + c1].float() * a1
+    bot = flat[base + r1 + c0].float() * a0 + flat[base + r1 + c1].float() * a1
+    v = top * wy0.view(B, 1, -1, 1) + bot * wy1.view(B, 1, -1, 1)
+    return v * scale.view(1, C, 1, 1) + shift.view(B, C, 1, 1)
+
+
+_COMPILED = {}
+
+
+def _sampler(device: torch.device, compile: bool):
+    """The fused compiled sampler on CPU when asked for and available, else the eager one."""
+    if not compile or device.type != "cpu":
+        return _sample_separable
+    if "cpu" not in _COMPILED:
+        try:
+            _COMPILED["cpu"] = torch.compile(_sample_fused, dynamic=False)
+        except Exception as err:  # no compiler toolchain: stay eager
+            warnings.warn(f"torch.compile unavailable ({err}); using the eager augmentation", stacklevel=3)
+            _COMPILED["cpu"] = _sample_separable
+    return _COMPILED["cpu"]
+
+
+class TrainAugment(nn.Module):
+    """Random crops, flips, PCA lighting and normalisation for a uint8 (B, H, W, C) batch -> float32 (B, C, out, out).
+
+    kind: "pad-crop-flip" (CIFAR: zero-pad by `pad`, random crop of the image size), "random-resized-crop"
+    (Inception: area fraction in `scale`, aspect ratio in `ratio`), "scale-jitter" (VGG: shorter side S uniform in
+    `jitter` scaled by out_size/224, then a random out_size crop), "resize-crop" (ResNet: the same with S in
+    [256, 480]), "center" (centre square), "none" (the whole image resized, no flip). All randomness comes from the
+    `generator` passed to forward (a CPU torch.Generator), so a run is reproducible and resumable.
+    compile=True fuses the resampling with torch.compile on CPU (several times faster; the first call compiles).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        out_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        pad: int = 4,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        jitter: tuple[float, float] = (256, 512),
+        flip: bool = True,
+        pca_std: float = 0.0,
+        pca_eigval: Sequence[float] | None = None,
+        pca_eigvec: Sequence[Sequence[float]] | None = None,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"unknown augmentation {kind!r}; choose from {', '.join(KINDS)}")
+        if pca_std > 0 and (pca_eigval is None or pca_eigvec is None):
+            raise ValueError("pca_std > 0 needs pca_eigval and pca_eigvec (ArrayDataset.meta has them for RGB data)")
+        self.kind, self.out_size, self.pad = kind, int(out_size), int(pad)
+        self.scale, self.ratio = (float(scale[0]), float(scale[1])), (float(ratio[0]), float(ratio[1]))
+        self.jitter = RESNET_JITTER if kind == "resize-crop" else (float(jitter[0]), float(jitter[1]))
+        self.flip = flip and kind != "none"
+        self.pca_std = float(pca_std)
+        self.compile = compile
+        norm_scale, norm_shift = _norm_consts(mean, std)
+        self.register_buffer("norm_scale", norm_scale, persistent=False)
+        self.register_buffer("norm_shift", norm_shift, persistent=False)
+        if self.pca_std > 0:
+            self.register_buffer("eigval", torch.tensor(pca_eigval, dtype=torch.float32), persistent=False)
+            self.register_buffer("eigvec", torch.tensor(pca_eigvec, dtype=torch.float32), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, out_size={self.out_size}, flip={self.flip}, pca_std={self.pca_std}"
+
+    # -------------------------------------------------------------------------------------------- windows
+    def _windows(self, n: int, h: int, w: int, g: torch.Generator):
+        """Per-image source windows (top, left, height, width) as float64 (B,) tensors, drawn from g."""
+        H, W = float(h), float(w)
+        if self.kind == "pad-crop-flip":
+            shift = torch.randint(0, 2 * self.pad + 1, (2, n), generator=g).double() - self.pad
+            return (
+                shift[0],
+                shift[1],
+                torch.full((n,), H, dtype=torch.float64),
+                torch.full((n,), W, dtype=torch.float64),
+            )
+        if self.kind == "random-resized-crop":
+            return self._rrc_windows(n, h, w, g)
+        if self.kind in ("scale-jitter", "resize-crop"):
+            lo, hi = (j * self.out_size / 224.0 for j in self.jitter)
+            u = torch.rand((3, n), generator=g, dtype=torch.float64)
+            S = (lo + u[0] * (hi - lo)).clamp(min=self.out_size)  # the shorter side after the (virtual) resize
+            ext = self.out_size * min(H, W) / S  # the out_size crop, measured in source pixels
+            return u[1] * (H - ext), u[2] * (W - ext), ext, ext.clone()
+        s = min(H, W)  # "center" and "none"
+        if self.kind == "none":
+            return (
+                torch.zeros(n, dtype=torch.float64),
+                torch.zeros(n, dtype=torch.float64),
+                torch.full((n,), H, dtype=torch.float64),
+                torch.full((n,), W, dtype=torch.float64),
+            )
+        full = torch.full((n,), s, dtype=torch.float64)
+        return (
+            torch.full((n,), (H - s) / 2, dtype=torch.float64),
+            torch.full((n,), (W - s) / 2, dtype=torch.float64),
+            full,
+            full.clone(),
+        )
+
+    def _rrc_windows(self, n: int, h: int, w: int, g: torch.Generator, tries: int = 10):
+        """torchvision's RandomResizedCrop.get_params, vectorised: first of `tries` attempts that fits, else centre."""
+        u = torch.rand((4, n, tries), generator=g, dtype=torch.float64)
+        area = h * w * (self.scale[0] + u[0] * (self.scale[1] - self.scale[0]))
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        ar = torch.exp(log_lo + u[1] * (log_hi - log_lo))
+        cw = torch.sqrt(area * ar).round()
+        ch = torch.sqrt(area / ar).round()
+        ok = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+        first = torch.where(ok.any(1), ok.double().argmax(1), torch.full((n,), -1, dtype=torch.long))
+        found = first >= 0
+        pick = first.clamp(min=0)[:, None]
+        ch_p, cw_p = ch.gather(1, pick)[:, 0], cw.gather(1, pick)[:, 0]
+        top = (u[2].gather(1, pick)[:, 0] * (h - ch_p + 1)).floor()
+        left = (u[3].gather(1, pick)[:, 0] * (w - cw_p + 1)).floor()
+        # fallback: the whole image, cropped to the nearest allowed aspect ratio
+        in_ratio = w / h
+        if in_ratio < self.ratio[0]:
+            fw, fh = float(w), float(round(w / self.ratio[0]))
+        elif in_ratio > self.ratio[1]:
+            fw, fh = float(round(h * self.ratio[1])), float(h)
+        else:
+            fw, fh = float(w), float(h)
+        ch_p = torch.where(found, ch_p, torch.full_like(ch_p, fh))
+        cw_p = torch.where(found, cw_p, torch.full_like(cw_p, fw))
+        top = torch.where(found, top, torch.full_like(top, (h - fh) // 2))
+        left = torch.where(found, left, torch.full_like(left, (w - fw) // 2))
+        return top, left, ch_p, cw_p
+
+    # -------------------------------------------------------------------------------------------- forward
+    def forward(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"expected uint8 (B, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
+        n, h, w, c = images.shape
+        out = self.out_size
+        top, left, hh, ww = self._windows(n, h, w, generator)
+        zero_pad = self.kind == "pad-crop-flip"
+        iy0, iy1, wy0, wy1 = _axis_taps(top, hh, h, out, zero_pad)
+        ix0, ix1, wx0, wx1 = _axis_taps(left, ww, w, out, zero_pad)
+        if self.flip:
+            mirror = (torch.rand(n, generator=generator) < 0.5)[:, None]
+            ix0, ix1 = torch.where(mirror, ix0.flip(1), ix0), torch.where(mirror, ix1.flip(1), ix1)
+            wx0, wx1 = torch.where(mirror, wx0.flip(1), wx0), torch.where(mirror, wx1.flip(1), wx1)
+        scale = _per_channel(self.norm_scale, c)
+        shift = _per_channel(self.norm_shift, c).cpu()[None].repeat(n, 1)
+        if self.pca_std > 0 and c == 3:
+            alpha = torch.randn((n, 3), generator=generator) * self.pca_std  # AlexNet: alpha ~ N(0, pca_std)
+            rgb = (alpha * self.eigval.cpu()) @ self.eigvec.cpu().T  # (B, 3): eigvec @ (alpha * eigval), [0, 1] units
+            shift = shift + rgb * scale.cpu() * 255.0
+        dev = images.device
+        taps = [t.to(dev, non_blocking=True) for t in (iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1)]
+        fn = _sampler(dev, self.compile)
+        return fn(images, *taps, scale.to(dev), shift.to(dev))
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def _to_float_nchw(images: torch.Tensor) -> torch.Tensor:
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"expected uint8 (B, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
+    return images.permute(0, 3, 1, 2).float()
+
+
+def _resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if min(h, w) == size:
+        return x
+    nh, nw = (size, max(1, round(w * size / h))) if h <= w else (max(1, round(h * size / w)), size)
+    return F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _center(x: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if h < size or w < size:
+        x = _resize_shorter(x, size)
+        h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top : top + size, left : left + size]
+
+
+def ten_crop(images_float_nchw: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 10, C, size, size): four corners and centre, then the same five of the mirrored image.
+
+    The order matches torchvision.transforms.functional.ten_crop (tl, tr, bl, br, centre; flipped tl, ...).
+    """
+    x = images_float_nchw
+    h, w = x.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"crop size {size} is larger than the images ({h}x{w})")
+    ct, cl = (h - size) // 2, (w - size) // 2
+    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), (ct, cl)]
+    five = [x[..., t : t + size, l : l + size] for t, l in corners]
+    mirrored = x.flip(-1)
+    five += [mirrored[..., t : t + size, l : l + size] for t, l in corners]
+    return torch.stack(five, dim=1)
+
+
+class EvalTransform(nn.Module):
+    """uint8 (B, H, W, C) -> normalised float32 (B, C, out, out) centre crops, or (B, 10, C, out, out) for crops=10.
+
+    resize: resize the shorter side to this first (antialiased bilinear), e.g. 256 for 224 crops; None keeps the
+    stored size (images smaller than out_size are scaled up).
+    """
+
+    def __init__(
+        self, out_size: int, mean: Sequence[float], std: Sequence[float], *, crops: int = 1, resize: int | None = None
+    ) -> None:
+        super().__init__()
+        if crops not in (1, 10):
+            raise ValueError(f"crops must be 1 or 10, got {crops}")
+        self.out_size, self.crops, self.resize = int(out_size), crops, resize
+        norm_scale, norm_shift = _norm_consts(mean, std)
+        self.register_buffer("norm_scale", norm_scale, persistent=False)
+        self.register_buffer("norm_shift", norm_shift, persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"out_size={self.out_size}, crops={self.crops}, resize={self.resize}"
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = _to_float_nchw(images)
+        c = x.shape[1]
+        if self.resize is not None:
+            x = _resize_shorter(x, int(self.resize))
+        x = x * _per_channel(self.norm_scale, c).view(1, c, 1, 1) + _per_channel(self.norm_shift, c).view(1, c, 1, 1)
+        if self.crops == 10:
+            if min(x.shape[-2:]) < self.out_size:
+                x = _resize_shorter(x, self.out_size)
+            return ten_crop(x, self.out_size).contiguous()
+        return _center(x, self.out_size).contiguous()
+
+
+class MultiScaleEval(nn.Module):
+    """Several EvalTransforms (one per shorter-side `resizes` value) stacked as views: (B, V, C, out, out).
+
+    V = len(resizes) * crops; average the model's softmax over dim 1 (VGG's multi-scale, dense-free evaluation).
+    """
+
+    def __init__(
+        self, out_size: int, mean: Sequence[float], std: Sequence[float], *, resizes: Sequence[int], crops: int = 1
+    ) -> None:
+        super().__init__()
+        self.views = nn.ModuleList(EvalTransform(out_size, mean, std, crops=crops, resize=r) for r in resizes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        outs = [v(images) for v in self.views]
+        return torch.cat([o if o.dim() == 5 else o[:, None] for o in outs], dim=1)

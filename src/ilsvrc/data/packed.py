@@ -1,0 +1,323 @@
+"""The packed format and `ilsvrc pack`: decode once, store uint8 NHWC arrays that are memory-mapped at load time.
+
+A packed folder holds
+  images.npy    uint8 (N, S, S, C), row i = sample i
+  labels.npy    int64 (N,)
+  meta.json     {"format": "ilsvrc-packed", "version", "source", "source_format", "split", "count", "size",
+                 "channels", "classes", "mean", "std", "pca_eigval", "pca_eigvec", "checksums", "skipped"};
+                written last and atomically, so a folder with meta.json is complete
+  skipped.txt   files that could not be decoded, one "path<TAB>reason" a line (empty when none)
+While packing, images.partial.npy and pack-state.json record finished chunks, so a rerun after an interruption
+continues where it stopped and produces byte-identical output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ilsvrc.data.dataset import ArrayDataset, pixel_stats
+from ilsvrc.data.decode import decode_many
+from ilsvrc.errors import UserError
+
+FORMAT_NAME = "ilsvrc-packed"
+FORMAT_VERSION = 1
+CHUNK = 512  # images decoded and committed per resumable step
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _progress(enabled: bool, total: int, label: str):
+    """A rich progress bar on stderr (or a no-op) with an `advance(k)` callable."""
+    if not enabled:
+
+        class _Null:
+            def __enter__(self):
+                return lambda k=1: None
+
+            def __exit__(self, *exc):
+                return False
+
+        return _Null()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    class _Bar:
+        def __enter__(self):
+            self.p = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self.p.__enter__()
+            self.task = self.p.add_task(label, total=total)
+            return lambda k=1: self.p.advance(self.task, k)
+
+        def __exit__(self, *exc):
+            return self.p.__exit__(*exc)
+
+    return _Bar()
+
+
+# ---------------------------------------------------------------------------------------------- decoding trees
+
+
+def decode_tree(p: Path, fmt: str, split: str, size: int, *, progress: bool = False) -> ArrayDataset:
+    """An ImageFolder/ImageNet split decoded into memory (no files written); unreadable files are reported."""
+    from ilsvrc.data.sources import image_tree_files
+
+    paths, labels, classes, folder = image_tree_files(p, fmt, split)
+    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    with _progress(progress, len(paths), f"decoding {folder}") as advance:
+        failed = decode_many(paths, size, images, on_done=advance)
+    for i, reason in failed:
+        sys.stderr.write(f"ilsvrc: skipped unreadable image {paths[i]} ({reason})\n")
+    keep = np.ones(len(paths), dtype=bool)
+    keep[[i for i, _ in failed]] = False
+    images = images[keep] if failed else images
+    y = np.asarray(labels, dtype=np.int64)[keep]
+    stats = pixel_stats(images)
+    meta = {
+        "source": str(p),
+        "format": fmt,
+        "split": split,
+        "size": size,
+        "count": len(y),
+        "skipped": [paths[i] for i, _ in failed],
+        **stats,
+    }
+    return ArrayDataset(
+        torch.from_numpy(images), torch.from_numpy(y), classes, tuple(stats["mean"]), tuple(stats["std"]), meta
+    )
+
+
+# ---------------------------------------------------------------------------------------------- pack
+
+
+def pack(
+    source: str | Path,
+    out: str | Path,
+    *,
+    size: int | None = None,
+    split: str = "train",
+    workers: int | None = None,
+    progress: bool = True,
+    chunk: int = CHUNK,
+) -> dict:
+    """Pack one split of `source` into the folder `out`; split "all" packs each split into out/<split>/.
+
+    Returns the meta dict (a list of them for "all"). Fixed-size sources keep their size unless `size` is given;
+    variable-size ones default to sources.DEFAULT_SIZE.
+    """
+    from ilsvrc.data.sources import list_splits
+
+    out = Path(out).expanduser()
+    if split == "all":
+        return [
+            pack(source, out / s, size=size, split=s, workers=workers, progress=progress) for s in list_splits(source)
+        ]
+    from ilsvrc.data.sources import DEFAULT_SIZE, _resolve, detect_format, image_tree_files, load_dataset
+
+    src = _resolve(source)
+    fmt = detect_format(src)
+    if fmt in ("imagefolder", "imagenet"):
+        size = int(size or DEFAULT_SIZE)
+        if size < 1:
+            raise UserError(f"--size must be positive, got {size}")
+        paths, labels, classes, _ = image_tree_files(src, fmt, split)
+        return _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, progress, chunk)
+    ds = load_dataset(src, split, size=size)
+    return _write_arrays(ds, src, fmt, split, out)
+
+
+def _begin(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "meta.json").exists():  # about to replace a finished pack: it is no longer complete from here on
+        (out / "meta.json").unlink()
+
+
+def _finish(
+    out: Path, images_path: Path, labels: np.ndarray, classes, meta: dict, skipped: list[tuple[str, str]]
+) -> dict:
+    np.save(out / "labels.npy", labels.astype(np.int64))
+    (out / "skipped.txt").write_text("".join(f"{p}\t{r}\n" for p, r in skipped))
+    images = np.load(images_path, mmap_mode="r")
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        **meta,
+        "count": len(labels),
+        "size": int(images.shape[1]),
+        "channels": int(images.shape[3]),
+        "classes": list(classes),
+        **pixel_stats(images),
+        "skipped": [p for p, _ in skipped],
+        "checksums": {"images.npy": _sha256(images_path), "labels.npy": _sha256(out / "labels.npy")},
+    }
+    del images
+    _atomic_write(out / "meta.json", json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def _write_arrays(ds: ArrayDataset, src: Path, fmt: str, split: str, out: Path) -> dict:
+    _begin(out)
+    tmp = out / "images.partial.npy"
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=tuple(ds.images.shape))
+    for i in range(0, len(ds), 8192):
+        arr[i : i + 8192] = ds.images[i : i + 8192].numpy()
+    arr.flush()
+    del arr
+    os.replace(tmp, out / "images.npy")
+    meta = {"source": str(src.resolve()), "source_format": fmt, "split": split, "created": time.strftime("%Y-%m-%d")}
+    return _finish(out, out / "images.npy", ds.labels.numpy(), ds.classes, meta, [])
+
+
+def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, progress, chunk) -> dict:
+    """Decode files chunk by chunk into a memmap, committing progress after each chunk (resumable)."""
+    _begin(out)
+    key = hashlib.sha256(json.dumps([fmt, size, chunk, paths, labels]).encode()).hexdigest()
+    state_path, partial = out / "pack-state.json", out / "images.partial.npy"
+    n = len(paths)
+    state = {"key": key, "done": [], "skipped": {}}
+    if state_path.is_file() and partial.is_file():
+        try:
+            old = json.loads(state_path.read_text())
+            if old.get("key") == key:
+                state = old
+        except (OSError, ValueError):
+            pass
+    if state["done"]:
+        images = np.lib.format.open_memmap(partial, mode="r+")
+    else:
+        images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+    done = set(state["done"])
+    todo = [c for c in range(0, n, chunk) if c not in done]
+    already = n - sum(min(chunk, n - c) for c in todo)
+    with _progress(progress, n, f"packing {Path(src).name} ({split}, {size}px)") as advance:
+        advance(already)
+        for c in todo:
+            failed = decode_many(paths[c : c + chunk], size, images[c : c + chunk], workers=workers, on_done=advance)
+            for i, reason in failed:
+                state["skipped"][str(c + i)] = reason
+                sys.stderr.write(f"ilsvrc pack: skipped {paths[c + i]} ({reason})\n")
+            images.flush()  # pixels reach the file before the chunk is recorded as done
+            state["done"].append(c)
+            _atomic_write(state_path, json.dumps(state))
+    skipped_idx = sorted(int(i) for i in state["skipped"])
+    skipped = [(paths[i], state["skipped"][str(i)]) for i in skipped_idx]
+    keep = np.ones(n, dtype=bool)
+    keep[skipped_idx] = False
+    final = out / "images.npy"
+    if skipped_idx:  # compact: copy the good rows into the final array
+        kept = np.flatnonzero(keep)
+        dst = np.lib.format.open_memmap(
+            out / "images.compact.npy", mode="w+", dtype=np.uint8, shape=(len(kept), size, size, 3)
+        )
+        for i in range(0, len(kept), 4096):
+            dst[i : i + 4096] = images[kept[i : i + 4096]]
+        dst.flush()
+        del dst, images
+        os.replace(out / "images.compact.npy", final)
+        partial.unlink()
+    else:
+        del images
+        os.replace(partial, final)
+    if n - len(skipped_idx) == 0:
+        raise UserError(f"{src}: none of the {n} images could be decoded")
+    meta = {
+        "source": str(Path(src).resolve()),
+        "source_format": fmt,
+        "split": split,
+        "created": time.strftime("%Y-%m-%d"),
+    }
+    result = _finish(out, final, np.asarray(labels, dtype=np.int64)[keep], classes, meta, skipped)
+    state_path.unlink()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- load
+
+
+def read_meta(folder: Path) -> dict:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError) as err:
+        raise UserError(f"{folder / 'meta.json'}: unreadable ({err})") from None
+    if meta.get("format") != FORMAT_NAME:
+        raise UserError(f"{folder / 'meta.json'}: not an ilsvrc packed data set")
+    return meta
+
+
+def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
+    """A packed folder (or a root holding train/ and val/ packed folders) as a memory-mapped ArrayDataset."""
+    from ilsvrc.data.sources import SPLIT_ALIASES, _pick_split, _split_dirs
+
+    p = Path(path)
+    if p.is_file():
+        p = p.parent
+    train_meta = None
+    if (p / "meta.json").is_file():
+        folder = p
+        meta = read_meta(folder)
+        recorded = meta.get("split", "train")
+        if recorded not in SPLIT_ALIASES.get(split, ()) and split not in SPLIT_ALIASES.get(recorded, ()):
+            raise UserError(f"{p} holds the {recorded!r} split only; it has no {split!r} split")
+    else:
+        splits = {name: d for name, d in _split_dirs(p).items() if (d / "meta.json").is_file()}
+        folder = _pick_split(splits, split, p)
+        meta = read_meta(folder)
+        if "train" in splits and folder != splits["train"]:
+            train_meta = read_meta(splits["train"])
+    try:
+        images = np.load(folder / "images.npy", mmap_mode="c")  # copy-on-write: writable for torch, file untouched
+        labels = np.load(folder / "labels.npy")
+    except (OSError, ValueError) as err:
+        raise UserError(f"{folder}: packed arrays unreadable ({err})") from None
+    if images.shape[0] != meta["count"] or labels.shape != (meta["count"],):
+        raise UserError(f"{folder}: arrays hold {images.shape[0]} images but meta.json says {meta['count']}")
+    stats = train_meta or meta  # normalise with the training split's statistics when known
+    out_meta = {k: v for k, v in meta.items() if k not in ("checksums",)}
+    out_meta.update({"source": str(folder), "format": "packed", "source_format": meta.get("source_format")})
+    for key in ("pca_eigval", "pca_eigvec"):
+        if key in stats:
+            out_meta[key] = stats[key]
+    return ArrayDataset(
+        torch.from_numpy(images),
+        torch.from_numpy(labels.astype(np.int64)),
+        list(meta["classes"]),
+        tuple(stats["mean"]),
+        tuple(stats["std"]),
+        out_meta,
+    )
+
+
+def verify_packed(path: str | Path) -> list[str]:
+    """Files of a packed folder whose sha256 differs from meta.json (empty list = intact)."""
+    folder = Path(path)
+    meta = read_meta(folder)
+    return [name for name, digest in meta.get("checksums", {}).items() if _sha256(folder / name) != digest]

@@ -1,0 +1,488 @@
+"""Data sources in their own on-disk formats, detected automatically and turned into an `ArrayDataset`.
+
+Formats: "packed" (see packed.py), "cifar" (CIFAR-10/100 python batches), "idx" (MNIST/Fashion-MNIST, gzipped
+or not), "imagenet" (the official ILSVRC2012 layout with its devkit), "imagefolder" (root/<split>/<class>/*.jpg or
+one root/<class>/*.jpg tree). `None` means the bundled Fashion-MNIST set.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from ilsvrc.data.dataset import ArrayDataset, pixel_stats
+from ilsvrc.data.decode import IMAGE_EXTENSIONS
+from ilsvrc.errors import UserError
+
+FORMATS = ("packed", "cifar", "idx", "imagenet", "imagefolder")
+DEFAULT_SIZE = 64  # pixels, for sources whose images differ in size (ImageFolder, ImageNet) when no size is given
+SPLIT_ALIASES = {"train": ("train",), "val": ("val", "test", "valid", "validation"), "test": ("test", "val")}
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+BUNDLED_VAL_PER_CLASS = 200  # of the 1,000 test images per class: 800 train / 200 val, stratified, seed 0
+
+
+# ---------------------------------------------------------------------------------------------- detection
+
+
+def _is_cifar_dir(p: Path) -> bool:
+    return (p / "batches.meta").is_file() or ((p / "meta").is_file() and (p / "train").is_file())
+
+
+def _idx_files(p: Path) -> list[Path]:
+    return sorted(f for f in p.iterdir() if f.is_file() and "-idx" in f.name and "-ubyte" in f.name)
+
+
+def _is_imagenet_dir(p: Path) -> bool:
+    has_devkit = (p / "meta.bin").is_file() or (p / "ILSVRC2012_devkit_t12.tar.gz").is_file()
+    return has_devkit and (p / "train").is_dir()
+
+
+def _split_dirs(p: Path) -> dict[str, Path]:
+    """Subfolders of an ImageFolder root that name splits (train, val, test, ...)."""
+    names = {"train", "val", "test", "valid", "validation"}
+    return {d.name: d for d in sorted(p.iterdir()) if d.is_dir() and d.name in names}
+
+
+def _resolve(source: str | Path) -> Path:
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise UserError(f"data source not found: {p}")
+    return p
+
+
+def detect_format(path: str | Path) -> str:
+    """Which of FORMATS the file or folder at `path` is; UserError when none fits."""
+    p = _resolve(path)
+    if p.is_file():
+        if p.name == "meta.json":
+            return "packed"
+        if "-idx" in p.name and "-ubyte" in p.name:
+            return "idx"
+        raise UserError(f"{p}: not a data set (expected a folder, a packed meta.json or an IDX file)")
+    if (p / "meta.json").is_file() or any((d / "meta.json").is_file() for d in _split_dirs(p).values()):
+        return "packed"
+    for sub in (p, p / "cifar-10-batches-py", p / "cifar-100-python"):
+        if sub.is_dir() and _is_cifar_dir(sub):
+            return "cifar"
+    if _idx_files(p):
+        return "idx"
+    if _is_imagenet_dir(p):
+        return "imagenet"
+    subdirs = [d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    if subdirs:
+        return "imagefolder"
+    raise UserError(f"{p}: cannot tell the data format (no meta.json, CIFAR batches, IDX files or class folders)")
+
+
+def _pick_split(available: dict[str, object], split: str, where: Path):
+    """The entry of `available` (keyed by the source's own split names) that `split` means."""
+    if split not in SPLIT_ALIASES:
+        raise UserError(f"unknown split {split!r} for {where}; use train or val (test is an alias of val)")
+    for name in SPLIT_ALIASES[split]:
+        if name in available:
+            return available[name]
+    raise UserError(f"{where} has no {split!r} split (it has: {', '.join(sorted(available)) or 'none'})")
+
+
+def list_splits(source: str | Path | None) -> list[str]:
+    """The canonical split names ("train", "val") a source can give, so callers can skip validation when absent."""
+    if source is None:
+        return ["train", "val"]
+    p = _resolve(source)
+    fmt = detect_format(p)
+    if fmt == "packed":
+        if p.is_file():
+            p = p.parent
+        if (p / "meta.json").is_file():
+            import json
+
+            return [json.loads((p / "meta.json").read_text()).get("split") or "train"]
+        names = [d.name for d in _split_dirs(p).values() if (d / "meta.json").is_file()]
+    elif fmt == "imagefolder":
+        names = list(_split_dirs(p)) or ["train"]
+    else:
+        names = ["train", "val"]
+    return sorted({"train" if n == "train" else "val" for n in names}, key=["train", "val"].index)
+
+
+# ---------------------------------------------------------------------------------------------- IDX
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (MNIST's format, optionally gzipped) as a numpy array of its declared shape (uint8 data only)."""
+    p = Path(path)
+    opener = gzip.open if p.suffix == ".gz" else open
+    try:
+        with opener(p, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise UserError(f"{p}: cannot read IDX file ({err})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise UserError(f"{p}: not an IDX file (bad magic number)")
+    dtype_code, ndim = raw[2], raw[3]
+    if dtype_code != 0x08:
+        raise UserError(f"{p}: IDX data type 0x{dtype_code:02x} is not supported (only unsigned bytes, 0x08)")
+    header = 4 + 4 * ndim
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    if len(raw) - header != int(np.prod(dims)):
+        raise UserError(f"{p}: IDX file is truncated or padded (dims {dims}, {len(raw) - header} data bytes)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _idx_pair(folder: Path, split: str) -> tuple[Path, Path]:
+    files = _idx_files(folder)
+    by_split: dict[str, dict[str, Path]] = {}
+    for f in files:
+        prefix = f.name.split("-")[0]  # "train" or "t10k"
+        kind = "images" if "-images-" in f.name else "labels" if "-labels-" in f.name else None
+        if kind:
+            by_split.setdefault("test" if prefix == "t10k" else prefix, {})[kind] = f
+    pair = _pick_split(by_split, split, folder)
+    if set(pair) != {"images", "labels"}:
+        raise UserError(f"{folder}: IDX {split} split needs both an images and a labels file")
+    return pair["images"], pair["labels"]
+
+
+def _idx_dataset(images_path: Path, labels_path: Path, classes: list[str] | None, meta: dict) -> ArrayDataset:
+    x = read_idx(images_path)
+    y = read_idx(labels_path).astype(np.int64)
+    if x.ndim == 3:
+        x = x[..., None]  # (N, H, W) greyscale -> (N, H, W, 1)
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+        raise UserError(f"{images_path}: IDX images {x.shape} and labels {y.shape} do not match")
+    if classes is None:
+        classes = (
+            FASHION_CLASSES if "fashion" in str(images_path).lower() else [str(i) for i in range(int(y.max()) + 1)]
+        )
+    stats = pixel_stats(x)
+    return ArrayDataset(
+        torch.from_numpy(x.copy()),
+        torch.from_numpy(y),
+        list(classes),
+        tuple(stats["mean"]),
+        tuple(stats["std"]),
+        {**meta, "format": "idx", "size": int(x.shape[1]), "count": len(y), **stats},
+    )
+
+
+def _load_idx(p: Path, split: str) -> ArrayDataset:
+    if p.is_file():  # an images file; its labels file sits next to it
+        labels = p.with_name(p.name.replace("-images-idx3", "-labels-idx1"))
+        if labels == p or not labels.exists():
+            raise UserError(f"{p}: no matching labels file ({labels.name}) next to it")
+        return _idx_dataset(p, labels, None, {"source": str(p), "split": split})
+    images, labels = _idx_pair(p, split)
+    ds = _idx_dataset(images, labels, None, {"source": str(p), "split": split})
+    if split != "train":  # normalise with the training split's statistics when it is there
+        try:
+            tr_images, _ = _idx_pair(p, "train")
+            st = pixel_stats(read_idx(tr_images)[..., None])
+            ds.mean, ds.std = tuple(st["mean"]), tuple(st["std"])
+        except UserError:
+            pass
+    return ds
+
+
+# ---------------------------------------------------------------------------------------------- bundled
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_all() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = read_idx(BUNDLED_DIR / "t10k-images-idx3-ubyte.gz")[..., None]
+    y = read_idx(BUNDLED_DIR / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    rng = np.random.default_rng(0)
+    is_val = np.zeros(len(y), dtype=bool)
+    for c in range(len(FASHION_CLASSES)):
+        members = np.flatnonzero(y == c)
+        is_val[rng.permutation(members)[:BUNDLED_VAL_PER_CLASS]] = True
+    return x, y, is_val
+
+
+def load_bundled(split: str = "train") -> ArrayDataset:
+    """The bundled Fashion-MNIST test set as 8,000 train / 2,000 val (stratified, seed 0), original order kept."""
+    x, y, is_val = _bundled_all()
+    key = _pick_split({"train": False, "val": True}, split, BUNDLED_DIR)
+    keep = is_val if key else ~is_val
+    stats = pixel_stats(x[~is_val])  # always the train part's statistics
+    meta = {"source": "bundled:fashion-mnist-t10k", "format": "idx", "split": split, "size": 28}
+    return ArrayDataset(
+        torch.from_numpy(x[keep].copy()),
+        torch.from_numpy(y[keep].copy()),
+        list(FASHION_CLASSES),
+        tuple(stats["mean"]),
+        tuple(stats["std"]),
+        {**meta, "count": int(keep.sum()), **stats},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- CIFAR
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR batch holds: numpy array reconstruction plus plain containers and scalars.
+
+    Any other global (os.system, builtins.eval, ...) is refused before it can run.
+    """
+
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+    }
+
+    def __init__(self, file, path: Path) -> None:
+        super().__init__(file, encoding="latin1")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise UserError(f"{self.path}: refusing to unpickle {module}.{name} (not part of the CIFAR format)")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: str | Path) -> dict:
+    """One CIFAR python batch (a pickled dict) read with the restricted unpickler; keys decoded to str."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise UserError(f"{p}: cannot read ({err})") from None
+    try:
+        obj = _CifarUnpickler(io.BytesIO(data), p).load()
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(f"{p}: not a CIFAR batch ({type(err).__name__}: {err})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{p}: not a CIFAR batch (holds {type(obj).__name__}, not a dict)")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _cifar_root(p: Path) -> Path:
+    for sub in (p, p / "cifar-10-batches-py", p / "cifar-100-python"):
+        if sub.is_dir() and _is_cifar_dir(sub):
+            return sub
+    raise UserError(f"{p}: no CIFAR batches found")
+
+
+def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    cifar100 = not (root / "batches.meta").is_file()
+    if cifar100:
+        files = _pick_split({"train": ["train"], "test": ["test"]}, split, root)
+        meta = read_cifar_batch(root / "meta")
+        classes, label_key = meta["fine_label_names"], "fine_labels"
+    else:
+        batches = sorted(root.glob("data_batch_*"), key=lambda f: int(f.name.rsplit("_", 1)[1]))
+        available = {"train": [f.name for f in batches]} if batches else {}
+        if (root / "test_batch").is_file():
+            available["test"] = ["test_batch"]
+        files = _pick_split(available, split, root)
+        classes, label_key = read_cifar_batch(root / "batches.meta")["label_names"], "labels"
+    xs, ys = [], []
+    for name in files:
+        d = read_cifar_batch(root / name)
+        try:
+            x = (
+                np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            )  # rows are R,G,B planes
+            y = np.asarray(d[label_key], dtype=np.int64)
+        except (KeyError, ValueError) as err:
+            raise UserError(f"{root / name}: malformed CIFAR batch ({err})") from None
+        xs.append(x)
+        ys.append(y)
+    return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), [str(c) for c in classes]
+
+
+@functools.lru_cache(maxsize=4)
+def _cifar_train_stats(root: Path) -> dict:
+    return pixel_stats(_cifar_arrays(root, "train")[0])
+
+
+def _load_cifar(p: Path, split: str) -> ArrayDataset:
+    root = _cifar_root(p)
+    x, y, classes = _cifar_arrays(root, split)
+    try:
+        stats = _cifar_train_stats(root)
+    except UserError:
+        stats = pixel_stats(x)
+    meta = {"source": str(root), "format": "cifar", "split": split, "size": 32, "count": len(y), **stats}
+    return ArrayDataset(
+        torch.from_numpy(x), torch.from_numpy(y), classes, tuple(stats["mean"]), tuple(stats["std"]), meta
+    )
+
+
+def fetch(name: str, root: str | Path) -> Path:
+    """Download a public data set with torchvision's downloaders (checksums verified); return the folder to load.
+
+    name: cifar10, cifar100, mnist or fashion-mnist. Needs internet; `load_dataset` itself never downloads.
+    """
+    import torchvision.datasets as tvd
+
+    root = Path(root).expanduser()
+    try:
+        if name == "cifar10":
+            tvd.CIFAR10(str(root), train=True, download=True)
+            return root / "cifar-10-batches-py"
+        if name == "cifar100":
+            tvd.CIFAR100(str(root), train=True, download=True)
+            return root / "cifar-100-python"
+        if name in ("mnist", "fashion-mnist"):
+            cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
+            ds = cls(str(root), train=True, download=True)
+            cls(str(root), train=False, download=True)
+            return Path(ds.raw_folder)
+    except (OSError, RuntimeError) as err:
+        raise UserError(f"downloading {name} into {root} failed: {err}") from None
+    raise UserError(f"cannot download {name!r}; known: cifar10, cifar100, mnist, fashion-mnist")
+
+
+# ---------------------------------------------------------------------------------------------- image trees
+
+
+def _is_image(f: os.DirEntry) -> bool:
+    return f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
+
+
+def list_image_folder(root: Path) -> tuple[list[str], list[int], list[str]]:
+    """(paths, labels, classes) of a class-folder tree; classes are the sorted folder names (ImageFolder order)."""
+    class_dirs = sorted(
+        (d for d in os.scandir(root) if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name
+    )
+    if not class_dirs:
+        raise UserError(f"{root}: no class folders")
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, d in enumerate(class_dirs):
+        files = sorted(f.path for f in os.scandir(d.path) if _is_image(f))
+        if not files:
+            raise UserError(f"{d.path}: empty class folder (no image files)")
+        paths += files
+        labels += [label] * len(files)
+    return paths, labels, [d.name for d in class_dirs]
+
+
+def list_imagenet(root: Path, split: str) -> tuple[list[str], list[int], list[str]]:
+    """The official ILSVRC2012 layout: train/<wnid>/*.JPEG and a flat val/ labelled by the devkit.
+
+    Reuses torchvision's devkit parsing (it writes meta.bin into root once). Classes are the sorted wnids' first
+    human-readable names; labels follow the sorted-wnid order (the ImageFolder/torchvision convention).
+    """
+    from torchvision.datasets.imagenet import load_meta_file, parse_devkit_archive
+
+    if not (root / "meta.bin").is_file():
+        try:
+            parse_devkit_archive(str(root))
+        except Exception as err:
+            raise UserError(f"{root}: cannot parse the ILSVRC2012 devkit ({err})") from None
+    wnid_to_names, val_wnids = load_meta_file(str(root))
+    wnids = sorted(wnid_to_names)
+    classes = [wnid_to_names[w][0] if isinstance(wnid_to_names[w], tuple) else str(wnid_to_names[w]) for w in wnids]
+    folder = _pick_split({"train": root / "train", "val": root / "val"}, split, root)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: missing")
+    if any(d.is_dir() for d in os.scandir(folder)):  # already sorted into class folders (torchvision's prepared layout)
+        paths, labels, found = list_image_folder(folder)
+        index = {w: i for i, w in enumerate(wnids)}
+        unknown = [w for w in found if w not in index]
+        if unknown:
+            raise UserError(f"{folder}: folders {unknown[:3]} are not ILSVRC2012 wnids")
+        return paths, [index[found[lab]] for lab in labels], classes
+    files = sorted(f.path for f in os.scandir(folder) if _is_image(f))
+    if len(files) != len(val_wnids):
+        raise UserError(f"{folder}: {len(files)} images but the devkit labels {len(val_wnids)}")
+    index = {w: i for i, w in enumerate(wnids)}
+    return files, [index[w] for w in val_wnids], classes  # devkit order = sorted file names
+
+
+def image_tree_files(p: Path, fmt: str, split: str) -> tuple[list[str], list[int], list[str], Path]:
+    """(paths, labels, classes, split folder) for a variable-size source."""
+    if fmt == "imagenet":
+        paths, labels, classes = list_imagenet(p, split)
+        return paths, labels, classes, p / ("train" if split == "train" else "val")
+    splits = _split_dirs(p)
+    if splits:
+        folder = _pick_split(splits, split, p)
+    elif split == "train":
+        folder = p  # a single class-folder tree is one split
+    else:
+        raise UserError(f"{p} is a single class-folder tree (one split); it has no {split!r} split")
+    paths, labels, classes = list_image_folder(folder)
+    return paths, labels, classes, folder
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded_tree(p: Path, fmt: str, split: str, size: int, stamp: float) -> ArrayDataset:
+    from ilsvrc.data.packed import decode_tree
+
+    return decode_tree(p, fmt, split, size)
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+
+
+def load_dataset(source: str | Path | None, split: str = "train", *, size: int | None = None) -> ArrayDataset:
+    """Any supported source as an ArrayDataset; `size` resizes variable-size sources (shorter side, centre crop).
+
+    source None -> the bundled Fashion-MNIST set. Split names: "train", "val" ("test" is an alias of val).
+    """
+    if split not in SPLIT_ALIASES:
+        raise UserError(f"unknown split {split!r}; use train or val (test is an alias of val)")
+    if source is None:
+        return load_bundled(split)
+    p = _resolve(source)
+    fmt = detect_format(p)
+    if fmt == "packed":
+        from ilsvrc.data.packed import load_packed
+
+        return load_packed(p, split)
+    if fmt == "cifar":
+        ds = _load_cifar(p, split)
+    elif fmt == "idx":
+        ds = _load_idx(p, split)
+    else:
+        ds = _decoded_tree(p.resolve(), fmt, split, int(size or DEFAULT_SIZE), p.stat().st_mtime)
+        return ds
+    if size is not None and size != ds.image_size[0]:
+        ds = resize_dataset(ds, size)
+    return ds
+
+
+def resize_dataset(ds: ArrayDataset, size: int, chunk: int = 1024) -> ArrayDataset:
+    """Shorter side to `size` then centre crop, for a fixed-size source (antialiased bilinear, batched)."""
+    import torch.nn.functional as F
+
+    n, h, w, c = ds.images.shape
+    s = min(h, w)
+    out = torch.empty((n, size, size, c), dtype=torch.uint8)
+    for i in range(0, n, chunk):
+        x = ds.images[i : i + chunk, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+        x = x.permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[i : i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    ds = ArrayDataset(out, ds.labels, ds.classes, ds.mean, ds.std, {**ds.meta, "size": size})
+    return ds
