@@ -8,14 +8,15 @@ import json
 import re
 
 FORMATS = ("table", "markdown", "csv", "json")
+PLAIN = {"year", "input_size", "depth", "kernel", "stride", "padding", "call"}  # integers shown without separators
 
 
-def cell(value, fmt: str) -> str:
-    """Integers get thousands separators for people (table, markdown), none for machines (CSV)."""
+def cell(value, fmt: str, *, plain: bool = False) -> str:
+    """Integers get thousands separators for people (table, markdown), none for machines (CSV) or years."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value).lower()
     if isinstance(value, int):
-        return str(value) if fmt == "csv" else f"{value:,}"
+        return str(value) if fmt == "csv" or plain else f"{value:,}"
     if isinstance(value, float):
         return f"{value:.4g}" if fmt == "csv" else f"{value:,.3f}".rstrip("0").rstrip(".")
     return str(value)
@@ -40,7 +41,7 @@ def render(
         return json.dumps({"title": title, "rows": rows, "notes": list(notes)}, indent=2)
     keys = [k for k, _ in columns]
     headers = [h for _, h in columns]
-    body = [[cell(r.get(k), fmt) for k in keys] for r in rows]
+    body = [[cell(r.get(k), fmt, plain=k in PLAIN) for k in keys] for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
