@@ -22,7 +22,7 @@ DEFAULT_MODEL = "resnet20"
 DEFAULT_RECIPE = "quick"
 
 SCHEDULES = ("constant", "step", "plateau", "exp", "cosine")
-AUGMENTS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "center", "none")
+AUGMENTS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "resize-crop", "center", "none")
 OPTIMIZERS = ("sgd", "adamw")
 
 
@@ -59,7 +59,7 @@ RECIPES: dict[str, Recipe] = {
                 plateau_drops=3,
                 epochs=90,
                 augment="scale-jitter",
-                jitter=(256 / 224, 256 / 224),
+                jitter=(256, 256),
                 pca_std=0.1,
             ),
             note="'divided by 10 when the validation error rate stopped improving', three times in ~90 epochs; the "
@@ -80,7 +80,7 @@ RECIPES: dict[str, Recipe] = {
                 plateau_drops=3,
                 epochs=74,
                 augment="scale-jitter",
-                jitter=(256 / 224, 512 / 224),
+                jitter=(256, 512),
                 pca_std=0.1,
             ),
             note="/10 when validation accuracy stopped improving, three times, stop at 370k iterations (74 epochs); "
@@ -123,7 +123,7 @@ RECIPES: dict[str, Recipe] = {
                 plateau_drops=3,
                 epochs=120,
                 augment="scale-jitter",
-                jitter=(256 / 224, 480 / 224),
+                jitter=(256, 480),
                 pca_std=0.1,
             ),
             note="lr 0.1 /10 when the error plateaus, up to 60e4 iterations of 256 (~120 epochs), wd 1e-4, "
@@ -224,7 +224,7 @@ _DEFAULTS: dict[str, Any] = dict(
     pad=4,
     scale=(0.08, 1.0),
     ratio=(3 / 4, 4 / 3),
-    jitter=(256 / 224, 512 / 224),
+    jitter=(256, 512),
     pca_std=0.0,
     epochs=10,
 )
@@ -315,7 +315,7 @@ class TrainConfig:
     ratio: tuple[float, float] | None = None
     """random-resized-crop aspect range."""
     jitter: tuple[float, float] | None = None
-    """scale-jitter shorter-side range, as multiples of input_size (256/224 .. 512/224 = VGG's [256, 512])."""
+    """scale-jitter shorter-side range in pixels for 224 crops, scaled by input_size / 224 (VGG: 256, 512)."""
     pca_std: float | None = None
     """AlexNet PCA lighting strength (0 = off; needs pca_eigval/eigvec in the data's meta)."""
     flip: bool = True

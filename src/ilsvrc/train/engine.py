@@ -295,7 +295,6 @@ def _run(
 
     mean, std = tuple(train_set.mean), tuple(train_set.std)
     meta = getattr(train_set, "meta", {}) or {}
-    lo, hi = cfg.jitter
     augment = TrainAugment(
         augment_kind,
         size,
@@ -304,13 +303,13 @@ def _run(
         pad=cfg.pad,
         scale=tuple(cfg.scale),
         ratio=tuple(cfg.ratio),
-        jitter=(max(size, round(lo * size)), max(size, round(hi * size))),
+        jitter=tuple(cfg.jitter),
         flip=cfg.flip,
         pca_std=cfg.pca_std if "pca_eigval" in meta else 0.0,
         pca_eigval=meta.get("pca_eigval"),
         pca_eigvec=meta.get("pca_eigvec"),
-    )
-    eval_tf = EvalTransform(size, mean, std, crops=cfg.eval_crops, resize=eval_resize)
+    ).to(device)
+    eval_tf = EvalTransform(size, mean, std, crops=cfg.eval_crops, resize=eval_resize).to(device)
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 17 + dist.rank)
 
     # ----- model, EMA, optimizer, precision
