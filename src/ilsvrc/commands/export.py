@@ -1,0 +1,23 @@
+"""`ilsvrc export`: a checkpoint as ONNX (checked with onnxruntime), TorchScript or safetensors."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export a checkpoint to onnx, torchscript or safetensors")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or run directory")
+    p.add_argument("--to", required=True, choices=["onnx", "torchscript", "safetensors"])
+    p.add_argument("--out", help="output file (default: next to the checkpoint, named after the model)")
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ilsvrc.export import export
+
+    res = export(args.checkpoint, args.to, args.out, check=not args.no_check)
+    extra = f" (onnxruntime matches PyTorch: max |diff| {res['max_abs_diff']:.2e})" if "max_abs_diff" in res else ""
+    print(f"wrote {res['path']}{extra}")
+    return 0
