@@ -13,6 +13,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,25 +36,25 @@ def _per_channel(t: torch.Tensor, c: int) -> torch.Tensor:
     return t.expand(c) if t.numel() == 1 else t[:c]
 
 
-def _axis_taps(start: torch.Tensor, extent: torch.Tensor, n_src: int, out: int, zero_pad: bool):
+def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero_pad: bool):
     """Bilinear taps for mapping source windows [start, start + extent) (B,) onto `out` pixels (align_corners=False).
 
     Returns i0, i1 (B, out) int64 source indices and w0, w1 (B, out) float32 weights. Outside the source the
-    weight is 0 (zero padding) when zero_pad, else coordinates are clamped (edge replication).
+    weight is 0 (zero padding) when zero_pad, else coordinates are clamped (edge replication). numpy, on purpose:
+    these are small arrays, and torch's thread pool costs more than the arithmetic for them.
     """
-    pos = (torch.arange(out, dtype=torch.float64) + 0.5)[None, :]
-    coord = start.double()[:, None] + pos * (extent.double() / out)[:, None] - 0.5
+    coord = start[:, None] + (np.arange(out) + 0.5)[None, :] * (extent / out)[:, None] - 0.5
     if not zero_pad:
-        coord = coord.clamp(0, n_src - 1)
-    lo = coord.floor()
-    frac = (coord - lo).float()
-    i0 = lo.long()
+        coord = np.clip(coord, 0, n_src - 1)
+    lo = np.floor(coord)
+    frac = (coord - lo).astype(np.float32)
+    i0 = lo.astype(np.int64)
     i1 = i0 + 1
     w0, w1 = 1.0 - frac, frac
     if zero_pad:
         w0 = w0 * ((i0 >= 0) & (i0 < n_src))
         w1 = w1 * ((i1 >= 0) & (i1 < n_src))
-    return i0.clamp(0, n_src - 1), i1.clamp(0, n_src - 1), w0, w1
+    return np.clip(i0, 0, n_src - 1), np.clip(i1, 0, n_src - 1), w0, w1
 
 
 def _sample_separable(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift):
@@ -149,55 +150,39 @@ class TrainAugment(nn.Module):
 
     # -------------------------------------------------------------------------------------------- windows
     def _windows(self, n: int, h: int, w: int, g: torch.Generator):
-        """Per-image source windows (top, left, height, width) as float64 (B,) tensors, drawn from g."""
+        """Per-image source windows (top, left, height, width) as float64 (B,) arrays, drawn from g."""
         H, W = float(h), float(w)
         if self.kind == "pad-crop-flip":
-            shift = torch.randint(0, 2 * self.pad + 1, (2, n), generator=g).double() - self.pad
-            return (
-                shift[0],
-                shift[1],
-                torch.full((n,), H, dtype=torch.float64),
-                torch.full((n,), W, dtype=torch.float64),
-            )
+            shift = torch.randint(0, 2 * self.pad + 1, (2, n), generator=g).numpy().astype(np.float64) - self.pad
+            return shift[0], shift[1], np.full(n, H), np.full(n, W)
         if self.kind == "random-resized-crop":
             return self._rrc_windows(n, h, w, g)
         if self.kind in ("scale-jitter", "resize-crop"):
             lo, hi = (j * self.out_size / 224.0 for j in self.jitter)
-            u = torch.rand((3, n), generator=g, dtype=torch.float64)
-            S = (lo + u[0] * (hi - lo)).clamp(min=self.out_size)  # the shorter side after the (virtual) resize
+            u = torch.rand((3, n), generator=g, dtype=torch.float64).numpy()
+            S = np.maximum(lo + u[0] * (hi - lo), self.out_size)  # the shorter side after the (virtual) resize
             ext = self.out_size * min(H, W) / S  # the out_size crop, measured in source pixels
-            return u[1] * (H - ext), u[2] * (W - ext), ext, ext.clone()
-        s = min(H, W)  # "center" and "none"
+            return u[1] * (H - ext), u[2] * (W - ext), ext, ext.copy()
         if self.kind == "none":
-            return (
-                torch.zeros(n, dtype=torch.float64),
-                torch.zeros(n, dtype=torch.float64),
-                torch.full((n,), H, dtype=torch.float64),
-                torch.full((n,), W, dtype=torch.float64),
-            )
-        full = torch.full((n,), s, dtype=torch.float64)
-        return (
-            torch.full((n,), (H - s) / 2, dtype=torch.float64),
-            torch.full((n,), (W - s) / 2, dtype=torch.float64),
-            full,
-            full.clone(),
-        )
+            return np.zeros(n), np.zeros(n), np.full(n, H), np.full(n, W)
+        s = min(H, W)  # "center"
+        return np.full(n, (H - s) / 2), np.full(n, (W - s) / 2), np.full(n, s), np.full(n, s)
 
     def _rrc_windows(self, n: int, h: int, w: int, g: torch.Generator, tries: int = 10):
         """torchvision's RandomResizedCrop.get_params, vectorised: first of `tries` attempts that fits, else centre."""
-        u = torch.rand((4, n, tries), generator=g, dtype=torch.float64)
+        u = torch.rand((4, n, tries), generator=g, dtype=torch.float64).numpy()
         area = h * w * (self.scale[0] + u[0] * (self.scale[1] - self.scale[0]))
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
-        ar = torch.exp(log_lo + u[1] * (log_hi - log_lo))
-        cw = torch.sqrt(area * ar).round()
-        ch = torch.sqrt(area / ar).round()
+        ar = np.exp(log_lo + u[1] * (log_hi - log_lo))
+        cw = np.round(np.sqrt(area * ar))
+        ch = np.round(np.sqrt(area / ar))
         ok = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
-        first = torch.where(ok.any(1), ok.double().argmax(1), torch.full((n,), -1, dtype=torch.long))
-        found = first >= 0
-        pick = first.clamp(min=0)[:, None]
-        ch_p, cw_p = ch.gather(1, pick)[:, 0], cw.gather(1, pick)[:, 0]
-        top = (u[2].gather(1, pick)[:, 0] * (h - ch_p + 1)).floor()
-        left = (u[3].gather(1, pick)[:, 0] * (w - cw_p + 1)).floor()
+        found = ok.any(1)
+        pick = ok.argmax(1)  # the first attempt that fits
+        rows = np.arange(n)
+        ch_p, cw_p = ch[rows, pick], cw[rows, pick]
+        top = np.floor(u[2][rows, pick] * (h - ch_p + 1))
+        left = np.floor(u[3][rows, pick] * (w - cw_p + 1))
         # fallback: the whole image, cropped to the nearest allowed aspect ratio
         in_ratio = w / h
         if in_ratio < self.ratio[0]:
@@ -206,10 +191,10 @@ class TrainAugment(nn.Module):
             fw, fh = float(round(h * self.ratio[1])), float(h)
         else:
             fw, fh = float(w), float(h)
-        ch_p = torch.where(found, ch_p, torch.full_like(ch_p, fh))
-        cw_p = torch.where(found, cw_p, torch.full_like(cw_p, fw))
-        top = torch.where(found, top, torch.full_like(top, (h - fh) // 2))
-        left = torch.where(found, left, torch.full_like(left, (w - fw) // 2))
+        ch_p = np.where(found, ch_p, fh)
+        cw_p = np.where(found, cw_p, fw)
+        top = np.where(found, top, (h - fh) // 2)
+        left = np.where(found, left, (w - fw) // 2)
         return top, left, ch_p, cw_p
 
     # -------------------------------------------------------------------------------------------- forward
@@ -223,19 +208,19 @@ class TrainAugment(nn.Module):
         iy0, iy1, wy0, wy1 = _axis_taps(top, hh, h, out, zero_pad)
         ix0, ix1, wx0, wx1 = _axis_taps(left, ww, w, out, zero_pad)
         if self.flip:
-            mirror = (torch.rand(n, generator=generator) < 0.5)[:, None]
-            ix0, ix1 = torch.where(mirror, ix0.flip(1), ix0), torch.where(mirror, ix1.flip(1), ix1)
-            wx0, wx1 = torch.where(mirror, wx0.flip(1), wx0), torch.where(mirror, wx1.flip(1), wx1)
+            mirror = (torch.rand(n, generator=generator) < 0.5).numpy()[:, None]
+            ix0, ix1 = np.where(mirror, ix0[:, ::-1], ix0), np.where(mirror, ix1[:, ::-1], ix1)
+            wx0, wx1 = np.where(mirror, wx0[:, ::-1], wx0), np.where(mirror, wx1[:, ::-1], wx1)
         scale = _per_channel(self.norm_scale, c)
-        shift = _per_channel(self.norm_shift, c).cpu()[None].repeat(n, 1)
+        shift = np.repeat(_per_channel(self.norm_shift, c).cpu().numpy()[None], n, axis=0)
         if self.pca_std > 0 and c == 3:
-            alpha = torch.randn((n, 3), generator=generator) * self.pca_std  # AlexNet: alpha ~ N(0, pca_std)
-            rgb = (alpha * self.eigval.cpu()) @ self.eigvec.cpu().T  # (B, 3): eigvec @ (alpha * eigval), [0, 1] units
-            shift = shift + rgb * scale.cpu() * 255.0
+            alpha = torch.randn((n, 3), generator=generator).numpy() * self.pca_std  # AlexNet: alpha ~ N(0, pca_std)
+            rgb = (alpha * self.eigval.cpu().numpy()) @ self.eigvec.cpu().numpy().T  # eigvec @ (alpha * eigval)
+            shift = shift + rgb * scale.cpu().numpy() * 255.0  # [0, 1] units -> normalised units
         dev = images.device
-        taps = [t.to(dev, non_blocking=True) for t in (iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1)]
+        taps = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in (iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1)]
         fn = _sampler(dev, self.compile)
-        return fn(images, *taps, scale.to(dev), shift.to(dev))
+        return fn(images, *taps, scale.to(dev), torch.from_numpy(shift.astype(np.float32)).to(dev))
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

@@ -97,11 +97,16 @@ class BatchLoader:
         start, self._start_batch = self._start_batch, 0
         self._batch = start
         images, labels = self.dataset.images, self.dataset.labels
+        if images.device.type == "cpu":  # numpy's take is one single-threaded memcpy per row: no thread-pool wake-ups
+            images, labels = images.numpy(), labels.numpy()
         for b in range(start, nb):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             if self.shuffle:
                 idx = np.sort(idx)  # ascending reads from a memory map; the batch's content is unchanged
-            t = torch.from_numpy(idx)
-            x, y = images.index_select(0, t), labels.index_select(0, t)
+            if isinstance(images, np.ndarray):
+                x, y = torch.from_numpy(images.take(idx, axis=0)), torch.from_numpy(labels.take(idx))
+            else:
+                t = torch.from_numpy(idx).to(images.device)
+                x, y = images.index_select(0, t), labels.index_select(0, t)
             self._batch = b + 1
             yield x, y
