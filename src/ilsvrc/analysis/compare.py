@@ -6,6 +6,7 @@ from `ilsvrc.analysis.facts`; images/s from a short timed eval loop on this mach
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 
@@ -69,7 +70,10 @@ def compare_row(name: str, input_size: int | None = None, *, speed_seconds: floa
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    """Where images/s were measured; the load average says whether other work shared the cores."""
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    cores = os.cpu_count()
+    return f"{platform.machine()}, {cores} cores, {torch.get_num_threads()} threads{load}, torch {torch.__version__}"
 
 
 def chart_error(row: dict) -> tuple[float | None, str]:

@@ -56,9 +56,9 @@ def render(
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
-        if notes:
+        if notes:  # one bullet per note, so markdown does not run them together
             lines.append("")
-            lines += list(notes)
+            lines += [f"- {n.strip()}" for n in notes]
         return "\n".join(lines)
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

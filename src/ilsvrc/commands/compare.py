@@ -7,8 +7,8 @@ import argparse
 COLUMNS = [
     ("model", "model"),
     ("year", "year"),
-    ("depth", "depth"),
-    ("weight_layers", "weight layers"),
+    ("depth", "depth (paper)"),
+    ("weight_layers", "weight layers (counted)"),
     ("params", "params"),
     ("gmacs", "GMACs"),
     ("activation_mb", "activations (MB)"),
