@@ -111,11 +111,11 @@ def lecture_rows(summary: Summary, kernels: dict[str, tuple[int, ...]], *, no_bi
         else:
             label = "FC"
             units = out[-1]
-            shape = [1, 1, units]
+            shape = [1, 1, units] if len(out) == 1 else out  # tokens x units for a per-token linear layer
             fan_in = r.params_no_bias // units
             src = [*prev[1:], prev[0]] if math.prod(prev) == fan_in else [fan_in]
             weights_formula = "*".join(map(str, [*src, units]))
-        if weights and not no_bias:
+        if r.params != r.params_no_bias and not no_bias:
             weights_formula += f" + {r.params - r.params_no_bias:,} biases"
         rows.append(
             {
