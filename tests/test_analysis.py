@@ -258,3 +258,27 @@ def test_bad_input_is_a_user_error():
     with pytest.raises(UserError):
         summarize(meta_model("vit_b16"), 50)  # not a multiple of the patch size
     assert ilsvrc.summarize is summarize
+
+
+def test_shared_weights_are_counted_per_call_but_once_in_the_totals():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.pool(self.conv(self.conv(x)))
+
+    s = summarize(Twice(), (8, 10))
+    convs = [r for r in s.layers if r.name == "conv"]
+    assert [r.call for r in convs] == [1, 2] and all(r.macs == 8 * 10 * 3 * 27 for r in convs)
+    assert s.totals["macs"] == 2 * 8 * 10 * 3 * 27
+    assert s.totals["params"] == 84  # 81 weights + 3 biases, shared
+    assert s.totals["activations"] == 3 * 80 * 3 + 3  # input, two conv outputs, pooled
+
+
+def test_grouped_convolution_macs():
+    conv = nn.Conv2d(8, 16, 3, padding=1, groups=4)
+    s = summarize(nn.Sequential(conv), (8, 5, 5))
+    assert s.totals["macs"] == 5 * 5 * 16 * (8 // 4) * 9
