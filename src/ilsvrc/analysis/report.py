@@ -60,7 +60,8 @@ def totals_lines(summary: Summary, *, no_bias: bool = False) -> list[str]:
         f"other ops (pooling, normalisation, activations): {t['other_ops']:,}",
         f"forward memory: {t['forward_bytes']:,} bytes ({_mb(t['forward_bytes'])})",
         f"training memory estimate: {t['training_bytes_estimate']:,} bytes ({_mb(t['training_bytes_estimate'])}) "
-        "= activations kept for backward + weights + gradients + SGD momentum",
+        f"= {t['saved_for_backward_bytes']:,} bytes autograd saves for backward + weights + gradients + "
+        "SGD momentum",
     ]
     if summary.measured:
         m = summary.measured

@@ -302,7 +302,8 @@ def summarize(
             m.training = mode
     rows = recorder.rows
     element = torch.empty((), dtype=dtype).element_size()
-    totals = _totals(model, rows, shape, element, recorder.used_params, optimizer_states)
+    saved = saved_for_backward_bytes(model, shape, dtype=dtype)
+    totals = _totals(model, rows, shape, element, recorder.used_params, optimizer_states, saved)
     summary = Summary(
         model=name or getattr(model, "model_name", type(model).__name__),
         input_shape=shape,
@@ -324,8 +325,10 @@ def _totals(
     element: int,
     used: dict[str, tuple[int, bool]],
     optimizer_states: int,
+    saved: int | None,
 ) -> dict[str, int]:
     all_params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     params = sum(n for n, _ in used.values())
     params_no_bias = sum(n for n, bias in used.values() if not bias)
     inputs = 1
@@ -333,7 +336,7 @@ def _totals(
         inputs *= s
     activations = inputs + sum(r.activations for r in rows if r.new_memory)
     forward_bytes = activations * element
-    param_bytes = params * element
+    kept = forward_bytes if saved is None else saved
     return {
         "params": params,
         "params_no_bias": params_no_bias,
@@ -343,7 +346,47 @@ def _totals(
         "macs": sum(r.macs for r in rows),
         "other_ops": sum(r.other_ops for r in rows),
         "forward_bytes": forward_bytes,
-        # Saved activations (every layer output, as if all were kept for backward) + weights + gradients
-        # + optimiser state; temporary buffers of the backward pass are not included.
-        "training_bytes_estimate": forward_bytes + param_bytes * (2 + optimizer_states),
+        # What autograd keeps for backward in a training-mode forward (every layer output when that
+        # could not be run), counted on the meta device.
+        "saved_for_backward_bytes": kept,
+        # + weights, gradients and optimiser state of every trainable parameter (GoogLeNet's aux heads too);
+        # the transient gradient buffers of the backward pass are not included.
+        "training_bytes_estimate": kept + (all_params + trainable * (1 + optimizer_states)) * element,
     }
+
+
+def saved_for_backward_bytes(model: nn.Module, shape: list[int], *, dtype: torch.dtype = torch.float32) -> int | None:
+    """Bytes of the tensors autograd saves for backward in one training-mode forward, parameters excluded.
+
+    Counted on the meta device with `saved_tensors_hooks`, each storage once (an in-place ReLU's output
+    and the conv output it overwrote are one tensor). Includes what a layer keeps besides its output:
+    max-pool indices (int64), dropout masks, batch-norm statistics. Batch 1 is counted as half of batch 2
+    (batch norm refuses one value per channel in training). None when the forward cannot run on meta.
+    """
+    batch = max(shape[0], 2)
+    modes = {m: m.training for m in model.modules()}
+    swap = {
+        k: torch.empty_like(v, device="meta").requires_grad_(v.requires_grad and v.is_floating_point())
+        for k, v in itertools.chain(model.named_parameters(), model.named_buffers())
+    }
+    params = {id(t) for t in swap.values()}
+    kept: dict[int, tuple[torch.Tensor, int]] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        base = _base(t)
+        if id(base) not in params:
+            kept[id(base)] = (base, base.numel() * base.element_size())
+        return t
+
+    try:
+        model.train()
+        x = torch.zeros([batch, *shape[1:]], dtype=dtype, device="meta")
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            torch.func.functional_call(model, swap, (x,), strict=False, tie_weights=True)
+    except (ValueError, RuntimeError, NotImplementedError):
+        return None
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+    total = sum(n for _, n in kept.values())
+    return total * shape[0] // batch
