@@ -144,10 +144,37 @@ def test_train_augment_runs_on_the_batch_device_with_a_cpu_generator():
     assert out.device == x.device and torch.allclose(out.cpu(), cpu, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["random-resized-crop", "pad-crop-flip", "scale-jitter"])
+def test_native_kernel_equals_the_pytorch_ops(kind):
+    from ilsvrc.data import native
+
+    if not native.available():
+        pytest.skip("no C compiler for the native kernel")
+    x = batch(n=17, h=24, w=28)
+    kw = {"pca_std": 0.1, "pca_eigval": [0.2, 0.02, 0.005], "pca_eigvec": np.eye(3).tolist()}
+    eager = TrainAugment(kind, 16, MEAN, STD, backend="torch", **kw)(x, torch.Generator().manual_seed(0))
+    fast = TrainAugment(kind, 16, MEAN, STD, backend="native", **kw)(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(eager, fast, atol=1e-4)
+
+
 @pytest.mark.slow
 def test_compiled_sampler_equals_the_eager_one():
     x = batch(n=16, h=24, w=24)
     for kind in ("random-resized-crop", "pad-crop-flip"):
-        eager = TrainAugment(kind, 16, MEAN, STD)(x, torch.Generator().manual_seed(0))
-        fused = TrainAugment(kind, 16, MEAN, STD, compile=True)(x, torch.Generator().manual_seed(0))
+        eager = TrainAugment(kind, 16, MEAN, STD, backend="torch")(x, torch.Generator().manual_seed(0))
+        fused = TrainAugment(kind, 16, MEAN, STD, backend="compile")(x, torch.Generator().manual_seed(0))
         assert torch.allclose(eager, fused, atol=1e-4)
+
+
+def test_recycled_output_buffers_never_overwrite_a_batch_still_in_use():
+    aug = TrainAugment("random-resized-crop", 16, MEAN, STD)
+    x, g = batch(n=4), torch.Generator().manual_seed(0)
+    held = [aug(x, g) for _ in range(3)]
+    view = aug(x, g)[:, 1]  # only a view of this output survives
+    copies = [h.clone() for h in held] + [view.clone()]
+    ptrs = set()
+    for _ in range(5):
+        out = aug(x, g)  # the loop variable keeps the previous batch alive during the call
+        ptrs.add(out.data_ptr())
+    assert all(torch.equal(a, b) for a, b in zip([*held, view], copies, strict=True))
+    assert not ptrs & {h.data_ptr() for h in held}

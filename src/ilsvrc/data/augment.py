@@ -10,6 +10,7 @@ windows are drawn.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -83,12 +84,25 @@ def _sample_fused(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift):
     return v * scale.view(1, C, 1, 1) + shift.view(B, C, 1, 1)
 
 
-_COMPILED = {}
+_COMPILED: dict = {}
+BACKENDS = ("auto", "native", "torch", "compile")
 
 
-def _sampler(device: torch.device, compile: bool):
-    """The fused compiled sampler on CPU when asked for and available, else the eager one."""
-    if not compile or device.type != "cpu":
+def _sampler(device: torch.device, backend: str):
+    """The resampling function for a batch on `device`.
+
+    auto: the native C kernel on CPU when it builds (native.py), else PyTorch ops; on GPUs always PyTorch ops.
+    native: the C kernel (CPU only). torch: eager PyTorch ops. compile: torch.compile of the fused expression.
+    """
+    if device.type != "cpu" or backend == "torch":
+        return _sample_separable
+    if backend in ("auto", "native"):
+        from ilsvrc.data import native
+
+        if native.available():
+            return native.resample
+        if backend == "native":
+            raise RuntimeError("the native kernel needs a C compiler (cc) on first use; use backend='torch'")
         return _sample_separable
     if "cpu" not in _COMPILED:
         try:
@@ -99,6 +113,21 @@ def _sampler(device: torch.device, compile: bool):
     return _COMPILED["cpu"]
 
 
+def _counts(items: list, i: int) -> tuple[int, int]:
+    """(Python references to items[i], C++ references to its storage), each including this call's own."""
+    return sys.getrefcount(items[i]), torch._C._storage_Use_Count(items[i].untyped_storage()._cdata)
+
+
+try:
+    _UNSHARED = _counts([torch.empty(1)], 0)  # the counts of a tensor referenced by one list and nothing else
+except Exception:
+    _UNSHARED = None
+
+
+def _only_in_list(items: list, i: int) -> bool:
+    return _UNSHARED is not None and _counts(items, i) == _UNSHARED
+
+
 class TrainAugment(nn.Module):
     """Random crops, flips, PCA lighting and normalisation for a uint8 (B, H, W, C) batch -> float32 (B, C, out, out).
 
@@ -107,7 +136,8 @@ class TrainAugment(nn.Module):
     `jitter` scaled by out_size/224, then a random out_size crop), "resize-crop" (ResNet: the same with S in
     [256, 480]), "center" (centre square), "none" (the whole image resized, no flip). All randomness comes from the
     `generator` passed to forward (a CPU torch.Generator), so a run is reproducible and resumable.
-    compile=True fuses the resampling with torch.compile on CPU (several times faster; the first call compiles).
+    backend: "auto" (default) runs a small compiled C kernel on CPU batches when a C compiler is present (several
+    times faster than PyTorch ops there) and PyTorch ops on GPU batches; "torch", "native", "compile" force one.
     """
 
     def __init__(
@@ -125,11 +155,13 @@ class TrainAugment(nn.Module):
         pca_std: float = 0.0,
         pca_eigval: Sequence[float] | None = None,
         pca_eigvec: Sequence[Sequence[float]] | None = None,
-        compile: bool = False,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"unknown augmentation {kind!r}; choose from {', '.join(KINDS)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         if pca_std > 0 and (pca_eigval is None or pca_eigvec is None):
             raise ValueError("pca_std > 0 needs pca_eigval and pca_eigvec (ArrayDataset.meta has them for RGB data)")
         self.kind, self.out_size, self.pad = kind, int(out_size), int(pad)
@@ -137,7 +169,7 @@ class TrainAugment(nn.Module):
         self.jitter = RESNET_JITTER if kind == "resize-crop" else (float(jitter[0]), float(jitter[1]))
         self.flip = flip and kind != "none"
         self.pca_std = float(pca_std)
-        self.compile = compile
+        self.backend = backend
         norm_scale, norm_shift = _norm_consts(mean, std)
         self.register_buffer("norm_scale", norm_scale, persistent=False)
         self.register_buffer("norm_shift", norm_shift, persistent=False)
@@ -219,8 +251,38 @@ class TrainAugment(nn.Module):
             shift = shift + rgb * scale.cpu().numpy() * 255.0  # [0, 1] units -> normalised units
         dev = images.device
         taps = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in (iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1)]
-        fn = _sampler(dev, self.compile)
-        return fn(images, *taps, scale.to(dev), torch.from_numpy(shift.astype(np.float32)).to(dev))
+        fn = _sampler(dev, self.backend)
+        shift_t = torch.from_numpy(shift.astype(np.float32)).to(dev)
+        if getattr(fn, "__name__", "") == "resample":  # the native kernel writes into a recycled output buffer
+            return fn(images, *taps, scale.to(dev), shift_t, out=self._output_buffer((n, c, out, out)))
+        return fn(images, *taps, scale.to(dev), shift_t)
+
+    def _output_buffer(self, shape: tuple[int, ...]) -> torch.Tensor | None:
+        """A previous output tensor that nothing references any more, else a new one (two are kept).
+
+        Why: a fresh 50 MB CPU tensor per batch costs more in page faults than the resampling itself. Reuse is
+        safe because it happens only when the caller has dropped every reference (the tensor and any views, e.g.
+        an autograd graph that saved it), checked with Python's and torch's storage reference counts. Two are
+        kept because `out = augment(x, g)` in a loop still holds the previous batch during the call.
+        """
+        spares = self.__dict__.setdefault("_spares", [])
+        try:
+            for i in range(len(spares)):
+                if tuple(spares[i].shape) == shape and _only_in_list(spares, i):
+                    return spares[i]
+            spares.append(torch.empty(shape, dtype=torch.float32))
+            if len(spares) > 2:
+                spares.pop(0)
+            return spares[-1]
+        except Exception:  # a private counter missing in some torch version: no reuse
+            self.__dict__.pop("_spares", None)
+            return None
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state.pop("_spares", None)
+        return state
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
