@@ -122,10 +122,9 @@ class _Recorder(TorchDispatchMode):
         self.rows: list[LayerRow] = []
         self.stack: list[nn.Module] = []
         self.calls: dict[nn.Module, int] = {}
-        self.used_params: dict[str, tuple[int, bool]] = {}
+        self.used_params: dict[int, tuple[int, bool]] = {}  # id of a parameter (tied ones count once)
         self.inside_counted = 0
         self.handles: list = []
-        self.child_calls: dict[nn.Module, int] = {}
         self.row_index: dict[nn.Module, int] = {}
         self.outputs: dict[int, str] = {}  # id of a recorded output's base tensor -> the row that made it
         self.keep: list[torch.Tensor] = []
@@ -143,7 +142,6 @@ class _Recorder(TorchDispatchMode):
     def _pre(self, module: nn.Module, args) -> None:
         self.stack.append(module)
         self.calls[module] = self.calls.get(module, 0) + 1
-        self.child_calls[module] = self.child_calls.get(module, 0) + 1
         if module in self.counted:
             self.inside_counted += 1
             self.row_index[module] = len(self.rows)  # an attention row goes before its out_proj row
@@ -166,11 +164,9 @@ class _Recorder(TorchDispatchMode):
             )
 
     def _use(self, module: nn.Module, named: list[tuple[str, nn.Parameter]]) -> tuple[int, int]:
-        prefix = self.names[module]
         total = no_bias = 0
         for pname, p in named:
-            full = f"{prefix}.{pname}" if prefix else pname
-            self.used_params[full] = (p.numel(), _is_bias(pname))
+            self.used_params[id(p)] = (p.numel(), _is_bias(pname))
             total += p.numel()
             no_bias += 0 if _is_bias(pname) else p.numel()
         return total, no_bias
@@ -184,7 +180,7 @@ class _Recorder(TorchDispatchMode):
         out_proj_called = False
         if counting.is_attention(module):
             out_proj = getattr(module, "out_proj", None)
-            out_proj_called = out_proj is not None and self.child_calls.get(out_proj, 0) > 0
+            out_proj_called = out_proj is not None and self.calls.get(out_proj, 0) > 0
             if out_proj is not None and not out_proj_called:  # nn.MultiheadAttention uses out_proj's weights itself
                 named += [(f"out_proj.{n}", p) for n, p in out_proj.named_parameters()]
         params, params_no_bias = self._use(module, named)
@@ -323,7 +319,7 @@ def _totals(
     rows: list[LayerRow],
     shape: list[int],
     element: int,
-    used: dict[str, tuple[int, bool]],
+    used: dict[int, tuple[int, bool]],
     optimizer_states: int,
     saved: int | None,
 ) -> dict[str, int]:
