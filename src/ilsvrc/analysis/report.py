@@ -147,6 +147,7 @@ def lecture_totals(rows: list[dict], summary: Summary, *, no_bias: bool = True) 
         lines.append("(other layers, e.g. normalisation, hold the remaining parameters: see the full table)")
     if summary.model.startswith("vgg16") and summary.input_shape[1:] == [3, 224, 224]:
         lines.append(SLIP_NOTE.format(total=memory, mb=nbytes / 1e6))
+        lines.append("(The lecture note's '589.824' for the second CONV3-256 is 589,824 with a mistyped separator.)")
     return lines
 
 
