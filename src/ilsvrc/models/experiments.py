@@ -166,7 +166,7 @@ class VGGSmall(nn.Module):
         ch = in_chans
         for item in CONFIGS[config]:
             if item == "M":
-                layers.append(nn.MaxPool2d(2))
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))  # ceil: 28 px inputs still reach 1x1 after 5 pools
             elif item == "L":
                 layers.append(paper_lrn())
             else:
