@@ -278,6 +278,25 @@ def test_cli_pack_writes_meta_and_reports_errors_in_one_line(tree, tmp_path, cap
     assert err.startswith("ilsvrc pack: error:") and "missing" in err
 
 
+def test_official_imagenet_layout_labels_the_flat_val_folder_from_the_devkit(tmp_path):
+    root = tmp_path / "imagenet"
+    wnids = ["n01440764", "n01443537"]
+    names = {"n01440764": ("tench", "Tinca tinca"), "n01443537": ("goldfish", "Carassius auratus")}
+    for k, w in enumerate(wnids):
+        (root / "train" / w).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(photo(k * 2 + i)).save(root / "train" / w / f"{w}_{i}.JPEG")
+    (root / "val").mkdir()
+    val_wnids = ["n01443537", "n01440764", "n01443537"]  # the devkit's labels, in sorted file-name order
+    for i in range(3):
+        Image.fromarray(photo(20 + i)).save(root / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG")
+    torch.save((names, val_wnids), root / "meta.bin")  # what torchvision's parse_devkit_archive writes
+    assert detect_format(root) == "imagenet"
+    tr, va = load_dataset(root, "train", size=8), load_dataset(root, "val", size=8)
+    assert tr.classes == va.classes == ["tench", "goldfish"]
+    assert tr.labels.tolist() == [0, 0, 1, 1] and va.labels.tolist() == [1, 0, 1]
+
+
 # ---------------------------------------------------------------------------------------------- shared data
 
 
