@@ -16,10 +16,17 @@ from ilsvrc.cli import main as cli_main
 from ilsvrc.data import FASHION_CLASSES, detect_format, list_splits, load_dataset, pack, read_idx, verify_packed
 from ilsvrc.data import packed as packed_mod
 from ilsvrc.data.decode import decode_image
+from ilsvrc.data.packed import decode_tree
 from ilsvrc.data.sources import read_cifar_batch
 from ilsvrc.errors import UserError
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Decoded image trees are cached on disk: keep each test's cache in its own temporary folder."""
+    monkeypatch.setenv("ILSVRC_CACHE", str(tmp_path / "cache"))
 
 
 def write_idx(path, array: np.ndarray) -> None:
@@ -200,6 +207,20 @@ def test_image_folder_skips_bad_files_and_names_them(tree, capsys):
     assert ds.classes == ["cat", "dog"] and ds.images.shape[1:] == (16, 16, 3)
     assert sorted(ds.meta["skipped"]) == sorted(str(tree / "train" / "cat" / n) for n in BAD)
     assert len(load_dataset(tree, "val", size=16)) == 6
+    assert ds.meta["cache"].startswith(str(tree.parent / "cache"))  # decoded once, memory-mapped from the cache
+
+
+def test_decoded_trees_are_cached_and_the_cache_notices_changed_files(tree):
+    from ilsvrc.data import sources
+
+    first = load_dataset(tree, "val", size=8)
+    sources._decoded_tree.cache_clear()
+    again = load_dataset(tree, "val", size=8)
+    assert again.meta["cache"] == first.meta["cache"] and torch.equal(again.images, first.images)
+    Image.fromarray(photo(99)).save(tree / "val" / "dog" / "new.jpg")
+    sources._decoded_tree.cache_clear()
+    changed = load_dataset(tree, "val", size=8)
+    assert len(changed) == 7 and changed.meta["cache"] != first.meta["cache"]
 
 
 def test_bad_paths_splits_and_empty_class_folders_are_user_errors(tree, tmp_path):
@@ -221,7 +242,7 @@ def test_pack_then_load_equals_direct_decoding(tree, tmp_path):
     assert all(str(tree / "train" / "cat" / n) in skipped for n in BAD)
     assert detect_format(tmp_path / "p") == "packed"
     packed_ds = load_dataset(tmp_path / "p")
-    direct = load_dataset(tree, "train", size=16)
+    direct = decode_tree(tree, "imagefolder", "train", 16)  # decoded into memory, no files
     assert torch.equal(packed_ds.images, direct.images) and torch.equal(packed_ds.labels, direct.labels)
     assert packed_ds.mean == pytest.approx(direct.mean, abs=1e-6)
     first = decode_image(tree / "train" / "cat" / "cmyk.jpg", 16)  # sorted: cmyk.jpg is the first cat file

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import io
+import json
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -435,10 +438,40 @@ def image_tree_files(p: Path, fmt: str, split: str) -> tuple[list[str], list[int
     return paths, labels, classes, folder
 
 
-@functools.lru_cache(maxsize=4)
-def _decoded_tree(p: Path, fmt: str, split: str, size: int, stamp: float) -> ArrayDataset:
-    from ilsvrc.data.packed import decode_tree
+def cache_root() -> Path | None:
+    """Where decoded image trees are cached ($ILSVRC_CACHE or ~/.cache/ilsvrc); None when ILSVRC_NO_CACHE is set."""
+    if os.environ.get("ILSVRC_NO_CACHE"):
+        return None
+    return Path(os.environ.get("ILSVRC_CACHE") or Path.home() / ".cache" / "ilsvrc")
 
+
+@functools.lru_cache(maxsize=4)
+def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
+    """A variable-size split decoded once: packed into the cache (keyed by every file's path, size and mtime)
+    and memory-mapped from there, so the next run starts at once; decoded into memory when the cache is unusable."""
+    from ilsvrc.data.packed import decode_tree, load_packed, pack
+
+    root = cache_root()
+    if root is not None:
+        paths, labels, classes, _ = image_tree_files(p, fmt, split)
+        h = hashlib.sha256(json.dumps([str(p), fmt, split, size, classes, labels]).encode())
+        for f in paths:
+            st = os.stat(f)
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        folder = root / "decoded" / f"{p.name}-{split}-{size}px-{h.hexdigest()[:16]}"
+        try:
+            if not (folder / "meta.json").is_file():
+                pack(p, folder, size=size, split=split, progress=sys.stderr.isatty())
+            ds = load_packed(folder, "train" if split == "train" else "val")
+            if ds.meta.get("skipped"):
+                n = len(ds.meta["skipped"])
+                sys.stderr.write(
+                    f"ilsvrc: {n} unreadable images in {p} were skipped (listed in {folder}/skipped.txt)\n"
+                )
+            ds.meta.update({"source": str(p), "format": fmt, "split": split, "cache": str(folder)})
+            return ds
+        except OSError:
+            pass  # read-only home, full disk: decode into memory instead
     return decode_tree(p, fmt, split, size)
 
 
@@ -465,8 +498,7 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
     elif fmt == "idx":
         ds = _load_idx(p, split)
     else:
-        ds = _decoded_tree(p.resolve(), fmt, split, int(size or DEFAULT_SIZE), p.stat().st_mtime)
-        return ds
+        return _decoded_tree(p.resolve(), fmt, split, int(size or DEFAULT_SIZE))
     if size is not None and size != ds.image_size[0]:
         ds = resize_dataset(ds, size)
     return ds
