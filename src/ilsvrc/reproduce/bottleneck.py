@@ -97,7 +97,7 @@ CLAIM = Claim(
     "is at most 2 points above the naive net's; not reproduced if it saves < 1.2x MACs or loses > 5 points; "
     "inconclusive otherwise.",
     setups={
-        "tiny": Setup(train_images=256, val_images=128, epochs=1, batch_size=64, extra={"lr": 0.02}),
+        "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.02}),
         "small": Setup(train_images=8_000, val_images=2_500, epochs=5, batch_size=128, extra={"lr": 0.02}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.02}),
         "paper": Setup(train_images=None, val_images=None, epochs=60, seeds=5, extra={"lr": 0.02}),

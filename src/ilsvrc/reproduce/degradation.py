@@ -82,7 +82,7 @@ CLAIM = Claim(
     "if plain(deep) - plain(shallow) >= 1 point and resnet(deep) - resnet(shallow) <= 1 point and smaller than the "
     "plain gap; not reproduced if the deeper plain net trains no worse; inconclusive otherwise.",
     setups={
-        "tiny": Setup(train_images=256, val_images=128, epochs=1, batch_size=64, extra={"depths": [20, 32]}),
+        "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"depths": [20, 32]}),
         "small": Setup(train_images=5_000, val_images=2_000, epochs=6, batch_size=128, extra={"depths": [20, 56]}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=2, extra={"depths": [20, 56]}),
         "paper": Setup(

@@ -99,7 +99,7 @@ CLAIM = Claim(
     "dropout holds if the FC net with dropout 0.5 has a smaller (val - train) error gap than without. Reproduced "
     "if both hold; not reproduced if LRN is never better and dropout does not narrow the gap; inconclusive otherwise.",
     setups={
-        "tiny": Setup(train_images=256, val_images=128, epochs=1, batch_size=64, extra={"lr": 0.01}),
+        "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.01}),
         "small": Setup(train_images=10_000, val_images=2_500, epochs=8, batch_size=128, extra={"lr": 0.02}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.02}),
         "paper": Setup(train_images=None, val_images=None, epochs=100, seeds=5, extra={"lr": 0.01}),

@@ -115,7 +115,7 @@ CLAIM = Claim(
     "grid (tuned on seed 0). Reproduced if ReLU is >= 2x faster in every seed (tanh not reaching 25% counts as "
     "budget+1 epochs, a lower bound); not reproduced if ReLU is never faster; inconclusive otherwise.",
     setups={
-        "tiny": Setup(train_images=256, val_images=128, epochs=2, batch_size=64, extra={"lr_grid": [0.01]}),
+        "tiny": Setup(train_images=128, val_images=64, epochs=2, batch_size=32, extra={"lr_grid": [0.01]}),
         "small": Setup(
             train_images=10_000, val_images=2_000, epochs=10, batch_size=128, extra={"lr_grid": [0.01, 0.03]}
         ),

@@ -99,7 +99,7 @@ CLAIM = Claim(
     "points on average; not reproduced if ViT is as good or better there; inconclusive otherwise.",
     setups={
         "tiny": Setup(
-            train_images=256, val_images=128, epochs=1, batch_size=64, extra={"sizes": [128, 256], "images_seen": 256}
+            train_images=256, val_images=128, epochs=1, batch_size=64, extra={"sizes": [64, 128], "images_seen": 128}
         ),
         "small": Setup(
             train_images=20_000,
