@@ -59,13 +59,23 @@ def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero
 
 
 def _sample_separable(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift):
-    """Eager resampling: rows first (contiguous row gathers), then columns; returns float32 (B, C, oh, ow)."""
-    b = torch.arange(x.shape[0], device=x.device)[:, None]
-    rows = x[b, iy0].float() * wy0[:, :, None, None] + x[b, iy1].float() * wy1[:, :, None, None]  # (B, oh, W, C)
-    cols = rows.transpose(1, 2)  # (B, W, oh, C) view: the column gather below indexes its dim 1
-    q = cols[b, ix0] * wx0[:, :, None, None] + cols[b, ix1] * wx1[:, :, None, None]  # (B, ow, oh, C)
-    q = q.permute(0, 3, 2, 1)  # (B, C, oh, ow)
-    return torch.addcmul(shift[:, :, None, None], q, scale[None, :, None, None]).contiguous()
+    """PyTorch-ops resampling (GPU batches; CPU without a C compiler): rows, then columns; float32 (B, C, oh, ow).
+
+    Rows are gathered as contiguous uint8 slices and converted straight into NCHW order; columns are then a
+    gather along the last dimension with an expanded (not materialised) index. In-place ops keep passes few.
+    """
+    B, _, W, C = x.shape
+    oh, ow = iy0.shape[1], ix0.shape[1]
+    b = torch.arange(B, device=x.device)[:, None]
+    rows = torch.empty((B, C, oh, W), device=x.device)
+    rows.copy_(x[b, iy0].permute(0, 3, 1, 2))  # (B, oh, W, C) uint8 -> (B, C, oh, W) float32
+    rows.mul_(wy0.view(B, 1, oh, 1))
+    other = torch.empty_like(rows)
+    other.copy_(x[b, iy1].permute(0, 3, 1, 2))
+    rows.addcmul_(other, wy1.view(B, 1, oh, 1))
+    out = torch.gather(rows, 3, ix0.view(B, 1, 1, ow).expand(B, C, oh, ow)).mul_(wx0.view(B, 1, 1, ow))
+    out.addcmul_(torch.gather(rows, 3, ix1.view(B, 1, 1, ow).expand(B, C, oh, ow)), wx1.view(B, 1, 1, ow))
+    return out.mul_(scale.view(1, C, 1, 1)).add_(shift.view(B, C, 1, 1))
 
 
 def _sample_fused(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift):
