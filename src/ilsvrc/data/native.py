@@ -130,10 +130,11 @@ def available() -> bool:
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
+    """A thread pool of n workers, recreated after a fork (a forked child inherits the pool but not its threads)."""
     with _LOCK:
-        if _STATE.get("pool_size") != n:
+        if _STATE.get("pool_key") != (n, os.getpid()):
             _STATE["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="ilsvrc-resample")
-            _STATE["pool_size"] = n
+            _STATE["pool_key"] = (n, os.getpid())
         return _STATE["pool"]
 
 
