@@ -107,6 +107,7 @@ def test_bundled_default_is_a_stratified_8000_2000_split_of_fashion_mnist():
     train_rows = {bytes(r) for r in tr.images.reshape(8000, -1).numpy()[:500]}
     assert not any(bytes(r) in train_rows for r in va.images.reshape(2000, -1).numpy())  # disjoint
     assert load_dataset(None, "test").labels.shape == (2000,)  # "test" is an alias of val
+    assert load_dataset(None, "val", size=32).images.shape == (2000, 32, 32, 1)  # an explicit size resizes
 
 
 # ---------------------------------------------------------------------------------------------- IDX

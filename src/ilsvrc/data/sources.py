@@ -486,22 +486,27 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
     if split not in SPLIT_ALIASES:
         raise UserError(f"unknown split {split!r}; use train or val (test is an alias of val)")
     if source is None:
-        return load_bundled(split)
+        return _sized(load_bundled(split), size)
     p = _resolve(source)
     fmt = detect_format(p)
     if fmt == "packed":
         from ilsvrc.data.packed import load_packed
 
-        return load_packed(p, split)
+        return _sized(load_packed(p, split), size)
     if fmt == "cifar":
         ds = _load_cifar(p, split)
     elif fmt == "idx":
         ds = _load_idx(p, split)
     else:
         return _decoded_tree(p.resolve(), fmt, split, int(size or DEFAULT_SIZE))
-    if size is not None and size != ds.image_size[0]:
-        ds = resize_dataset(ds, size)
-    return ds
+    return _sized(ds, size)
+
+
+def _sized(ds: ArrayDataset, size: int | None) -> ArrayDataset:
+    """ds itself, or resized when a size other than its own was asked for (fixed-size sources)."""
+    if size is None or (size == ds.image_size[0] and size == ds.image_size[1]):
+        return ds
+    return resize_dataset(ds, int(size))
 
 
 def resize_dataset(ds: ArrayDataset, size: int, chunk: int = 1024) -> ArrayDataset:
