@@ -75,6 +75,14 @@ def bench_ilsvrc(packed: Path, size: int, batch: int, seconds: float, backend: s
     return {"images": n, "seconds": dt, "images_per_s": n / dt, "warmup_s": warmup}
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="an ImageFolder tree (class folders of JPEGs)")
@@ -89,6 +97,7 @@ def main(argv=None) -> int:
     from ilsvrc.data import pack
 
     print(f"torch threads: {torch.get_num_threads()}, cores: {os.cpu_count()}", file=sys.stderr)
+    load_start = os.getloadavg()[0]
     tv = bench_torchvision(args.data, args.size, args.batch_size, args.workers, args.epochs)
     tmp = Path(tempfile.mkdtemp(prefix="ilsvrc-bench-"))
     try:
@@ -119,7 +128,7 @@ def main(argv=None) -> int:
         "ilsvrc": "ilsvrc pack (once) + memory-mapped load + BatchLoader(shuffle=True) + "
         "TrainAugment('random-resized-crop') on CPU, main process",
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
@@ -127,7 +136,8 @@ def main(argv=None) -> int:
             "torchvision": __import__("torchvision").__version__,
             "platform": platform.platform(),
         },
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
+        "note": "the machine is shared: other processes' load (the 1-minute load average) slows both pipelines",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/data.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
@@ -140,7 +150,7 @@ def main(argv=None) -> int:
     for name, ips, r in rows:
         print(f"{name:<22}{ips:>12.0f}{r:>12.2f}")
     print(f"packing {meta['count']} images once: {pack_s:.1f} s ({meta['count'] / pack_s:.0f} images/s)")
-    print(f"ilsvrc backend: {result['ilsvrc_backend']}; load average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"ilsvrc backend: {result['ilsvrc_backend']}; load average {load_start:.2f} -> {os.getloadavg()[0]:.2f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
