@@ -198,6 +198,16 @@ def test_decode_converts_greyscale_and_cmyk_to_rgb(tree):
     assert np.abs(cmyk.astype(np.float64) - ref).mean() < 25
 
 
+def test_decompression_bomb_guard_refuses_huge_images_before_decoding(tree, monkeypatch):
+    from ilsvrc.data import decode
+    from ilsvrc.data.decode import DecodeError
+
+    monkeypatch.setattr(decode, "MAX_PIXELS", 40 * 40)  # the test photos are 48x40
+    with pytest.raises(DecodeError, match="decompression-bomb"):
+        decode_image(tree / "train" / "dog" / "img0.jpg", 8)
+    assert decode_image(tree / "train" / "dog" / "extra.png", 8).shape == (8, 8, 3)  # 30x30 passes
+
+
 def test_image_folder_skips_bad_files_and_names_them(tree, capsys):
     assert detect_format(tree) == "imagefolder" and list_splits(tree) == ["train", "val"]
     ds = load_dataset(tree, "train", size=16)
