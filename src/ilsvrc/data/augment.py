@@ -183,9 +183,11 @@ class TrainAugment(nn.Module):
         norm_scale, norm_shift = _norm_consts(mean, std)
         self.register_buffer("norm_scale", norm_scale, persistent=False)
         self.register_buffer("norm_shift", norm_shift, persistent=False)
+        # host copies of the per-batch constants: building them never waits for a GPU
+        self._host = {"scale": norm_scale.numpy(), "shift": norm_shift.numpy()}
         if self.pca_std > 0:
-            self.register_buffer("eigval", torch.tensor(pca_eigval, dtype=torch.float32), persistent=False)
-            self.register_buffer("eigvec", torch.tensor(pca_eigvec, dtype=torch.float32), persistent=False)
+            self._host["eigval"] = np.asarray(pca_eigval, dtype=np.float32).reshape(3)
+            self._host["eigvec"] = np.asarray(pca_eigvec, dtype=np.float32).reshape(3, 3)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, out_size={self.out_size}, flip={self.flip}, pca_std={self.pca_std}"
@@ -253,19 +255,22 @@ class TrainAugment(nn.Module):
             mirror = (torch.rand(n, generator=generator) < 0.5).numpy()[:, None]
             ix0, ix1 = np.where(mirror, ix0[:, ::-1], ix0), np.where(mirror, ix1[:, ::-1], ix1)
             wx0, wx1 = np.where(mirror, wx0[:, ::-1], wx0), np.where(mirror, wx1[:, ::-1], wx1)
-        scale = _per_channel(self.norm_scale, c)
-        shift = np.repeat(_per_channel(self.norm_shift, c).cpu().numpy()[None], n, axis=0)
+        host = self._host
+        scale = host["scale"] if host["scale"].size != 1 else np.repeat(host["scale"], c)
+        shift = host["shift"] if host["shift"].size != 1 else np.repeat(host["shift"], c)
+        scale, shift = scale[:c], np.repeat(shift[None, :c], n, axis=0)
         if self.pca_std > 0 and c == 3:
             alpha = torch.randn((n, 3), generator=generator).numpy() * self.pca_std  # AlexNet: alpha ~ N(0, pca_std)
-            rgb = (alpha * self.eigval.cpu().numpy()) @ self.eigvec.cpu().numpy().T  # eigvec @ (alpha * eigval)
-            shift = shift + rgb * scale.cpu().numpy() * 255.0  # [0, 1] units -> normalised units
+            rgb = (alpha * host["eigval"]) @ host["eigvec"].T  # eigvec @ (alpha * eigval), [0, 1] units
+            shift = shift + rgb * scale * 255.0  # -> normalised units
         dev = images.device
         taps = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in (iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1)]
         fn = _sampler(dev, self.backend)
-        shift_t = torch.from_numpy(shift.astype(np.float32)).to(dev)
+        scale_t = torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32)).to(dev)
+        shift_t = torch.from_numpy(np.ascontiguousarray(shift, dtype=np.float32)).to(dev)
         if getattr(fn, "__name__", "") == "resample":  # the native kernel writes into a recycled output buffer
-            return fn(images, *taps, scale.to(dev), shift_t, out=self._output_buffer((n, c, out, out)))
-        return fn(images, *taps, scale.to(dev), shift_t)
+            return fn(images, *taps, scale_t, shift_t, out=self._output_buffer((n, c, out, out)))
+        return fn(images, *taps, scale_t, shift_t)
 
     def _output_buffer(self, shape: tuple[int, ...]) -> torch.Tensor | None:
         """A previous output tensor that nothing references any more, else a new one (two are kept).
