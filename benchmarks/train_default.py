@@ -23,11 +23,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def run_once(extra: list[str]) -> dict:
+def run_once(extra: list[str], timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "ilsvrc", "train", "--no-progress", *extra]
         t0 = time.monotonic()
-        done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        try:
+            done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"ilsvrc train took longer than {timeout} s (killed)") from None
         wall = time.monotonic() - t0
         if done.returncode != 0:
             raise SystemExit(f"ilsvrc train failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -52,11 +55,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "train_default.json"))
+    parser.add_argument("--timeout", type=float, default=1800, help="kill a run after this many seconds")
     parser.add_argument("extra", nargs="*", help="extra arguments for ilsvrc train (after --)")
     args = parser.parse_args()
     import torch
 
-    runs = [run_once(args.extra) for _ in range(args.repeat)]
+    runs = [run_once(args.extra, args.timeout) for _ in range(args.repeat)]
     try:
         load = os.getloadavg()
     except OSError:

@@ -206,6 +206,22 @@ def test_grad_accumulation_and_googlenet_style_aux_outputs_train(tmp_path):
     assert result.summary["steps"] == 2 and result.summary["train_loss"] > 0
 
 
+def test_amp_channels_last_and_ema_run_on_cpu(tmp_path):
+    cfg = tiny_config(tmp_path, max_steps=2, amp=True, channels_last=True, ema=0.99)
+    result = train(cfg, tiny_dataset(32), tiny_dataset(8))
+    assert result.summary["steps"] == 2 and result.summary["val_top1_error"] is not None
+
+
+def test_auxiliary_outputs_are_weighted_into_the_loss(tmp_path):
+    # GoogLeNet returns (main, aux1, aux2) in train mode; the googlenet recipe weights the auxiliaries by 0.3
+    cfg = tiny_config(
+        tmp_path, model="googlenet", recipe="googlenet", max_steps=1, batch_size=4, input_size=32, eval_every=1
+    )
+    result = train(cfg, tiny_dataset(8, size=32), tiny_dataset(4, size=32))
+    assert result.summary["steps"] == 1 and result.config.aux_weight == 0.3
+    assert not result.model.training
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, epochs=3, lr=1e30, warmup_epochs=0, schedule="constant", checkpoint_every=1)
     with pytest.raises(RunError, match="NaN or infinite") as err:

@@ -422,7 +422,8 @@ def _run(
         }
 
     def check_finite() -> None:
-        if bool(nonfinite.item()):
+        bad = distributed.all_sum(nonfinite.float().reshape(1), dist)  # collective: every rank stops together
+        if bool(bad.item()):
             raise RunError(
                 f"loss became NaN or infinite before step {step}; stopped. The last good checkpoint is "
                 f"{out / 'checkpoints' / 'last.pt'} (try a lower --lr)"
