@@ -7,6 +7,7 @@ one root/<class>/*.jpg tree). `None` means the bundled Fashion-MNIST set.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -445,6 +446,22 @@ def cache_root() -> Path | None:
     return Path(os.environ.get("ILSVRC_CACHE") or Path.home() / ".cache" / "ilsvrc")
 
 
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An exclusive advisory lock on lock_path (POSIX flock; a no-op where fcntl does not exist)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(lock_path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @functools.lru_cache(maxsize=4)
 def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
     """A variable-size split decoded once: packed into the cache (keyed by every file's path, size and mtime)
@@ -461,7 +478,10 @@ def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
         folder = root / "decoded" / f"{p.name}-{split}-{size}px-{h.hexdigest()[:16]}"
         try:
             if not (folder / "meta.json").is_file():
-                pack(p, folder, size=size, split=split, progress=sys.stderr.isatty())
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                with _exclusive(folder.with_name(folder.name + ".lock")):  # DDP ranks: one packs, the others wait
+                    if not (folder / "meta.json").is_file():
+                        pack(p, folder, size=size, split=split, progress=sys.stderr.isatty())
             ds = load_packed(folder, "train" if split == "train" else "val")
             if ds.meta.get("skipped"):
                 n = len(ds.meta["skipped"])
