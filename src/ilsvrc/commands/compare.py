@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         compare_row(n, args.input_size, speed_seconds=args.seconds, batch_size=args.batch_size) for n in args.models
     ]
-    speed = f"images/s: eval, batch {args.batch_size}, {args.seconds:g} s per model on {machine()}"
+    speed = f"images/s: eval, batch {args.batch_size}, fastest batch in {args.seconds:g} s per model, on {machine()}"
     notes = [
         "params, GMACs and activations are counted (batch 1, fp32; activations include the input); "
         "errors are published single-model numbers:",
