@@ -315,3 +315,18 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     assert two["steps"] == one["steps"] == 8
     for key in ("val_top1_error", "val_top5_error", "val_loss", "train_loss"):
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), key
+
+
+def test_cli_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
+    from ilsvrc.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text("model: resnet20\nrecipe: quick\nmax_steps: 2\nbatch_size: 16\ntrain_subset: 64\nlr: 0.5\n")
+    out = tmp_path / "cli"
+    code = main(["train", "--config", str(config), "--lr", "0.01", "--out", str(out), "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "validation: top-1 error" in text and str(out) in text
+    saved = (out / "config.yaml").read_text()
+    assert "lr: 0.01" in saved and "train_subset: 64" in saved
+    assert main(["train", "--recipe", "nope"]) == 2
