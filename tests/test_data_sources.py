@@ -299,6 +299,11 @@ def test_fixed_size_sources_pack_at_their_own_size(tmp_path):
     both = pack(root, tmp_path / "all", split="all", progress=False)
     assert [m["split"] for m in both] == ["train", "val"]
     assert len(load_dataset(tmp_path / "all", "val")) == 4
+    assert list_splits(tmp_path / "pc") == ["train"] and list_splits(tmp_path / "all") == ["train", "val"]
+    test_only = pack(root, tmp_path / "t", split="test", progress=False)
+    assert test_only["count"] == 4 and list_splits(tmp_path / "t") == ["val"]
+    with pytest.raises(UserError, match="holds the 'test' split only"):
+        load_dataset(tmp_path / "t", "train")
     assert load_dataset(tmp_path / "all", "val").mean == ds.mean  # val normalises with the train statistics
 
 

@@ -119,9 +119,8 @@ def list_splits(source: str | Path | None) -> list[str]:
         if p.is_file():
             p = p.parent
         if (p / "meta.json").is_file():
-            import json
-
-            return [json.loads((p / "meta.json").read_text()).get("split") or "train"]
+            recorded = json.loads((p / "meta.json").read_text()).get("split") or "train"
+            return ["train" if recorded == "train" else "val"]
         names = [d.name for d in _split_dirs(p).values() if (d / "meta.json").is_file()]
     elif fmt == "imagefolder":
         names = list(_split_dirs(p)) or ["train"]
