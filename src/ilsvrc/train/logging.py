@@ -3,6 +3,7 @@ report.md and summary.json. Only rank 0 creates a RunLog."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -117,7 +118,10 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
         if pts:
             ax_err.plot(*zip(*pts, strict=True), style, label=label, ms=3)
     ax_err.set(xlabel="epoch", ylabel="error (%)", title="error")
+    drops = [b["epoch"] for a, b in itertools.pairwise(history) if b["lr"] < 0.5 * a["lr"]]  # /10 steps, plateaus
     for ax in (ax_loss, ax_err):
+        for i, e in enumerate(drops):
+            ax.axvline(e, color="grey", ls=":", lw=1, label="lr drop" if i == 0 else None)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
