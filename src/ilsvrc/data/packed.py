@@ -97,6 +97,8 @@ def decode_tree(p: Path, fmt: str, split: str, size: int, *, progress: bool = Fa
         failed = decode_many(paths, size, images, on_done=advance)
     for i, reason in failed:
         sys.stderr.write(f"ilsvrc: skipped unreadable image {paths[i]} ({reason})\n")
+    if len(failed) == len(paths):
+        raise UserError(f"{folder}: none of the {len(paths)} images could be decoded")
     keep = np.ones(len(paths), dtype=bool)
     keep[[i for i, _ in failed]] = False
     images = images[keep] if failed else images
@@ -232,6 +234,8 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
     skipped = [(paths[i], state["skipped"][str(i)]) for i in skipped_idx]
     keep = np.ones(n, dtype=bool)
     keep[skipped_idx] = False
+    if n - len(skipped_idx) == 0:
+        raise UserError(f"{src}: none of the {n} images could be decoded")
     final = out / "images.npy"
     if skipped_idx:  # compact: copy the good rows into the final array
         kept = np.flatnonzero(keep)
@@ -247,8 +251,6 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
     else:
         del images
         os.replace(partial, final)
-    if n - len(skipped_idx) == 0:
-        raise UserError(f"{src}: none of the {n} images could be decoded")
     meta = {
         "source": str(Path(src).resolve()),
         "source_format": fmt,
