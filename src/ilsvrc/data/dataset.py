@@ -48,7 +48,7 @@ class ArrayDataset:
         return replace(self, images=self.images[idx], labels=self.labels[idx], meta={**self.meta, "count": len(idx)})
 
 
-def pixel_stats(images: np.ndarray | torch.Tensor, chunk: int = 4096) -> dict:
+def pixel_stats(images: np.ndarray | torch.Tensor, chunk_values: int = 1 << 23) -> dict:
     """Per-channel mean/std of pixel values in [0, 1] and, for RGB, the eigen-decomposition of the 3x3 covariance.
 
     Accumulates in float64 over chunks so a memory-mapped array is read once and never held whole.
@@ -56,6 +56,7 @@ def pixel_stats(images: np.ndarray | torch.Tensor, chunk: int = 4096) -> dict:
     """
     arr = images.numpy() if isinstance(images, torch.Tensor) else images
     n, c = arr.shape[0], arr.shape[-1]
+    chunk = max(1, chunk_values // max(1, int(np.prod(arr.shape[1:]))))  # images per step: ~64 MB of float64
     s = np.zeros(c)
     ss = np.zeros((c, c))
     count = 0
