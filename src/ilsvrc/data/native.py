@@ -1,11 +1,11 @@
 """A small C kernel for the CPU resampling in augment.py, compiled on first use and loaded with ctypes.
 
 Why: on a CPU, per-output gathers written as PyTorch ops make several passes over a float32 batch and wake the
-thread pool for each; this kernel does the whole crop + bilinear resize + flip + normalise + PCA shift in one pass
-per image, from uint8 straight to the float32 NCHW output (the job FFCV's and DALI's native code does). It needs a C
-compiler (cc/gcc/clang) at first use; without one `available()` is False and augment.py uses the PyTorch ops.
-The shared library is cached under $ILSVRC_CACHE or ~/.cache/ilsvrc, keyed by the source and the CPU.
-Set ILSVRC_NO_NATIVE=1 to turn it off.
+thread pool for each; this kernel does the whole crop + resize (bilinear, or antialiased when shrinking) + flip +
+normalise + PCA shift in one pass per image, from uint8 straight to the float32 NCHW output (the job FFCV's and
+DALI's native code does). It needs a C compiler (cc/gcc/clang) at first use; without one `available()` is False
+and augment.py uses the PyTorch ops. The shared library is cached under $ILSVRC_CACHE or ~/.cache/ilsvrc, keyed
+by the source and the CPU. Set ILSVRC_NO_NATIVE=1 to turn it off.
 """
 
 from __future__ import annotations
@@ -29,47 +29,63 @@ SOURCE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 
-/* For images b in [b_begin, b_end) of a uint8 (B, H, W, C) batch: out[b, c, i, j] =
-     (wy0[b,i] * (wx0[b,j] x[b, iy0, ix0, c] + wx1[b,j] x[b, iy0, ix1, c])
-    + wy1[b,i] * (wx0[b,j] x[b, iy1, ix0, c] + wx1[b,j] x[b, iy1, ix1, c])) * scale[c] + shift[b, c]
-   Rows are blended first into a float buffer (contiguous, vectorised), then columns are gathered from it. */
+/* For images b in [b_begin, b_end) of a uint8 (B, H, W, C) batch, separable filtering with per-output taps:
+     out[b, c, i, j] = scale[c] * sum_s sum_t wy[b,i,s] wx[b,j,t] x[b, iy[b,i,s], ix[b,j,t], c] + shift[b, c]
+   (ky taps per output row, kx per output column). Rows are blended first into a float buffer (contiguous,
+   vectorised), then columns are gathered from it. */
 int ilsvrc_resample(const uint8_t *x, int64_t H, int64_t W, int64_t C,
-                    const int32_t *iy0, const int32_t *iy1, const float *wy0, const float *wy1, int64_t oh,
-                    const int32_t *ix0, const int32_t *ix1, const float *wx0, const float *wx1, int64_t ow,
+                    const int32_t *iy, const float *wy, int64_t ky, int64_t oh,
+                    const int32_t *ix, const float *wx, int64_t kx, int64_t ow,
                     const float *scale, const float *shift, float *out, int64_t b_begin, int64_t b_end)
 {
     const int64_t row = W * C;
     float *tmp = (float *)malloc(sizeof(float) * (size_t)(row + 16));
-    int32_t *o0 = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ow * C));
-    int32_t *o1 = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ow * C));
-    float *a0 = (float *)malloc(sizeof(float) * (size_t)(ow * C));
-    float *a1 = (float *)malloc(sizeof(float) * (size_t)(ow * C));
-    if (!tmp || !o0 || !o1 || !a0 || !a1) { free(tmp); free(o0); free(o1); free(a0); free(a1); return 1; }
+    int32_t *off = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ow * kx * C));
+    float *wgt = (float *)malloc(sizeof(float) * (size_t)(ow * kx * C));
+    if (!tmp || !off || !wgt) { free(tmp); free(off); free(wgt); return 1; }
     for (int64_t b = b_begin; b < b_end; ++b) {
         const uint8_t *img = x + b * H * row;
-        const int32_t *y0 = iy0 + b * oh, *y1 = iy1 + b * oh, *x0 = ix0 + b * ow, *x1 = ix1 + b * ow;
-        const float *v0 = wy0 + b * oh, *v1 = wy1 + b * oh, *h0 = wx0 + b * ow, *h1 = wx1 + b * ow;
-        for (int64_t c = 0; c < C; ++c)              /* per channel: column offsets and weights with scale folded in */
-            for (int64_t j = 0; j < ow; ++j) {
-                o0[c * ow + j] = x0[j] * (int32_t)C + (int32_t)c;
-                o1[c * ow + j] = x1[j] * (int32_t)C + (int32_t)c;
-                a0[c * ow + j] = h0[j] * scale[c];
-                a1[c * ow + j] = h1[j] * scale[c];
-            }
+        const int32_t *yb = iy + b * oh * ky, *xb = ix + b * ow * kx;
+        const float *vb = wy + b * oh * ky, *hb = wx + b * ow * kx;
+        for (int64_t c = 0; c < C; ++c)  /* per channel: column offsets and weights, scale folded in */
+            for (int64_t j = 0; j < ow; ++j)
+                for (int64_t t = 0; t < kx; ++t) {
+                    off[(c * ow + j) * kx + t] = xb[j * kx + t] * (int32_t)C + (int32_t)c;
+                    wgt[(c * ow + j) * kx + t] = hb[j * kx + t] * scale[c];
+                }
         for (int64_t i = 0; i < oh; ++i) {
-            const uint8_t *r0 = img + (int64_t)y0[i] * row, *r1 = img + (int64_t)y1[i] * row;
-            const float p = v0[i], q = v1[i];
-            for (int64_t k = 0; k < row; ++k) tmp[k] = p * (float)r0[k] + q * (float)r1[k];
+            const int32_t *ys = yb + i * ky;
+            const float *vs = vb + i * ky;
+            {
+                const uint8_t *r = img + (int64_t)ys[0] * row;
+                const float p = vs[0];
+                for (int64_t k = 0; k < row; ++k) tmp[k] = p * (float)r[k];
+            }
+            for (int64_t s = 1; s < ky; ++s) {
+                const float p = vs[s];
+                if (p == 0.0f) continue;
+                const uint8_t *r = img + (int64_t)ys[s] * row;
+                for (int64_t k = 0; k < row; ++k) tmp[k] += p * (float)r[k];
+            }
             for (int64_t c = 0; c < C; ++c) {
                 float *dst = out + ((b * C + c) * oh + i) * ow;
-                const int32_t *c0 = o0 + c * ow, *c1 = o1 + c * ow;
-                const float *w0 = a0 + c * ow, *w1 = a1 + c * ow;
-                const float s = shift[b * C + c];
-                for (int64_t j = 0; j < ow; ++j) dst[j] = w0[j] * tmp[c0[j]] + w1[j] * tmp[c1[j]] + s;
+                const int32_t *o = off + c * ow * kx;
+                const float *a = wgt + c * ow * kx;
+                const float sh = shift[b * C + c];
+                if (kx == 2) {
+                    for (int64_t j = 0; j < ow; ++j)
+                        dst[j] = a[2 * j] * tmp[o[2 * j]] + a[2 * j + 1] * tmp[o[2 * j + 1]] + sh;
+                } else {
+                    for (int64_t j = 0; j < ow; ++j) {
+                        float acc = sh;
+                        for (int64_t t = 0; t < kx; ++t) acc += a[j * kx + t] * tmp[o[j * kx + t]];
+                        dst[j] = acc;
+                    }
+                }
             }
         }
     }
-    free(tmp); free(o0); free(o1); free(a0); free(a1);
+    free(tmp); free(off); free(wgt);
     return 0;
 }
 """
@@ -116,7 +132,7 @@ def _build() -> ctypes.CDLL | None:
         return None
     fn = lib.ilsvrc_resample
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    fn.argtypes = [ptr, i64, i64, i64, ptr, ptr, ptr, ptr, i64, ptr, ptr, ptr, ptr, i64, ptr, ptr, ptr, i64, i64]
+    fn.argtypes = [ptr, i64, i64, i64, ptr, ptr, i64, i64, ptr, ptr, i64, i64, ptr, ptr, ptr, i64, i64]
     fn.restype = ctypes.c_int
     return lib
 
@@ -138,26 +154,28 @@ def _pool(n: int) -> ThreadPoolExecutor:
         return _STATE["pool"]
 
 
-def resample(x, iy0, iy1, wy0, wy1, ix0, ix1, wx0, wx1, scale, shift, out=None) -> torch.Tensor:
+def resample(x, iy, wy, ix, wx, scale, shift, out=None) -> torch.Tensor:
     """The kernel on CPU tensors (same arguments as augment._sample_separable); splits the batch over threads.
 
+    iy, wy: (B, oh, ky) int32 row indices and float32 weights; ix, wx: (B, ow, kx); scale (C,); shift (B, C).
     out: an optional float32 (B, C, oh, ow) contiguous tensor to write into.
     """
     if not available():
         raise RuntimeError("the native resampling kernel is not available")
     x = x.contiguous()
     B, H, W, C = x.shape
-    oh, ow = iy0.shape[1], ix0.shape[1]
-    i32 = [t.to(torch.int32).contiguous() for t in (iy0, iy1, ix0, ix1)]
-    f32 = [t.to(torch.float32).contiguous() for t in (wy0, wy1, wx0, wx1, scale, shift)]
+    oh, ky = iy.shape[1], iy.shape[2]
+    ow, kx = ix.shape[1], ix.shape[2]
+    iy, ix = (t.to(torch.int32).contiguous() for t in (iy, ix))
+    wy, wx, scale, shift = (t.to(torch.float32).contiguous() for t in (wy, wx, scale, shift))
     if out is None or out.shape != (B, C, oh, ow) or out.dtype != torch.float32 or not out.is_contiguous():
         out = torch.empty((B, C, oh, ow), dtype=torch.float32)
     fn = _STATE["lib"].ilsvrc_resample
     args = (
         x.data_ptr(), H, W, C,
-        i32[0].data_ptr(), i32[1].data_ptr(), f32[0].data_ptr(), f32[1].data_ptr(), oh,
-        i32[2].data_ptr(), i32[3].data_ptr(), f32[2].data_ptr(), f32[3].data_ptr(), ow,
-        f32[4].data_ptr(), f32[5].data_ptr(), out.data_ptr(),
+        iy.data_ptr(), wy.data_ptr(), ky, oh,
+        ix.data_ptr(), wx.data_ptr(), kx, ow,
+        scale.data_ptr(), shift.data_ptr(), out.data_ptr(),
     )  # fmt: skip
     threads = max(1, min(torch.get_num_threads(), B))
     bounds = [B * k // threads for k in range(threads + 1)]
