@@ -56,12 +56,16 @@ int ilsvrc_resample(const uint8_t *x, int64_t H, int64_t W, int64_t C,
         for (int64_t i = 0; i < oh; ++i) {
             const int32_t *ys = yb + i * ky;
             const float *vs = vb + i * ky;
-            {
+            if (ky == 2) {  /* bilinear: one fused pass */
+                const uint8_t *r0 = img + (int64_t)ys[0] * row, *r1 = img + (int64_t)ys[1] * row;
+                const float p = vs[0], q = vs[1];
+                for (int64_t k = 0; k < row; ++k) tmp[k] = p * (float)r0[k] + q * (float)r1[k];
+            } else {
                 const uint8_t *r = img + (int64_t)ys[0] * row;
                 const float p = vs[0];
                 for (int64_t k = 0; k < row; ++k) tmp[k] = p * (float)r[k];
             }
-            for (int64_t s = 1; s < ky; ++s) {
+            for (int64_t s = (ky == 2 ? 2 : 1); s < ky; ++s) {
                 const float p = vs[s];
                 if (p == 0.0f) continue;
                 const uint8_t *r = img + (int64_t)ys[s] * row;
