@@ -51,6 +51,16 @@ def run_once(extra: list[str], timeout: float) -> dict:
     }
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
@@ -60,6 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     runs = [run_once(args.extra, args.timeout) for _ in range(args.repeat)]
     try:
         load = os.getloadavg()
@@ -69,10 +80,11 @@ def main() -> None:
         "command": "ilsvrc train " + " ".join(args.extra),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": _cpu_name(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
+            "load_average_before": load_before,  # other processes on the machine slow the run down
             "load_average_after": load,
         },
         "limits": {"wall_s": 300, "val_accuracy": 0.85},
