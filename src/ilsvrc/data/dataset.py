@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ilsvrc.errors import UserError
+
 
 @dataclass
 class ArrayDataset:
@@ -79,3 +81,10 @@ def pixel_stats(images: np.ndarray | torch.Tensor, chunk_values: int = 1 << 23) 
         out["pca_eigval"] = [round(float(v), 8) for v in eigval[order]]
         out["pca_eigvec"] = [[round(float(v), 8) for v in row] for row in eigvec]  # columns are eigenvectors
     return out
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: object) -> None:
+    """UserError unless every label is a class index in [0, num_classes): a bad label must never train silently."""
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.flatnonzero((labels < 0) | (labels >= num_classes))[0])
+        raise UserError(f"{where}: label {int(labels[bad])} at index {bad} is out of range for {num_classes} classes")

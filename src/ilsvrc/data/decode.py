@@ -39,6 +39,11 @@ def decode_image(path: str | Path, size: int) -> np.ndarray:
                 img.draft(
                     "RGB", (size, size)
                 )  # let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers size
+            if img.mode.startswith("I;16") or img.mode == "I":  # 16-bit greyscale: keep the top 8 bits, not a clip
+                wide = np.asarray(img, dtype=np.int64)
+                img = Image.fromarray((wide >> 8 if wide.max() > 255 else wide).clip(0, 255).astype(np.uint8))
+            elif img.mode == "F":
+                img = Image.fromarray(np.asarray(img, dtype=np.float32).clip(0, 255).astype(np.uint8))
             img = img.convert("RGB")  # also forces the full decode, so truncated files fail here
             w, h = img.size
             s = min(w, h)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ilsvrc.data.dataset import ArrayDataset, pixel_stats
+from ilsvrc.data.dataset import ArrayDataset, check_labels, pixel_stats
 from ilsvrc.data.decode import decode_many
 from ilsvrc.errors import UserError
 
@@ -270,9 +270,25 @@ def read_meta(folder: Path) -> dict:
         meta = json.loads((folder / "meta.json").read_text())
     except (OSError, ValueError) as err:
         raise UserError(f"{folder / 'meta.json'}: unreadable ({err})") from None
-    if meta.get("format") != FORMAT_NAME:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise UserError(f"{folder / 'meta.json'}: not an ilsvrc packed data set")
+    problems = [
+        key
+        for key, ok in (
+            ("count", isinstance(meta.get("count"), int) and not isinstance(meta.get("count"), bool)),
+            ("classes", isinstance(meta.get("classes"), list) and all(isinstance(c, str) for c in meta["classes"])),
+            ("mean", _numbers(meta.get("mean"))),
+            ("std", _numbers(meta.get("std"))),
+        )
+        if not ok
+    ]
+    if problems or meta["count"] < 0 or not meta["classes"]:
+        raise UserError(f"{folder / 'meta.json'}: malformed ({', '.join(problems) or 'count/classes'} invalid)")
     return meta
+
+
+def _numbers(x: object) -> bool:
+    return isinstance(x, list) and bool(x) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x)
 
 
 def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
@@ -300,8 +316,11 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
         labels = np.load(folder / "labels.npy")
     except (OSError, ValueError) as err:
         raise UserError(f"{folder}: packed arrays unreadable ({err})") from None
+    if images.ndim != 4 or images.dtype != np.uint8 or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise UserError(f"{folder}: packed arrays have the wrong shape or type ({images.dtype} {images.shape})")
     if images.shape[0] != meta["count"] or labels.shape != (meta["count"],):
         raise UserError(f"{folder}: arrays hold {images.shape[0]} images but meta.json says {meta['count']}")
+    check_labels(labels, len(meta["classes"]), folder / "labels.npy")
     stats = train_meta or meta  # normalise with the training split's statistics when known
     out_meta = {k: v for k, v in meta.items() if k not in ("checksums",)}
     out_meta.update({"source": str(folder), "format": "packed", "source_format": meta.get("source_format")})

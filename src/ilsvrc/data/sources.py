@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ilsvrc.data.dataset import ArrayDataset, pixel_stats
+from ilsvrc.data.dataset import ArrayDataset, check_labels, pixel_stats
 from ilsvrc.data.decode import IMAGE_EXTENSIONS
 from ilsvrc.errors import UserError
 
@@ -178,6 +178,7 @@ def _idx_dataset(images_path: Path, labels_path: Path, classes: list[str] | None
         classes = (
             FASHION_CLASSES if "fashion" in str(images_path).lower() else [str(i) for i in range(int(y.max()) + 1)]
         )
+    check_labels(y, len(classes), labels_path)
     stats = pixel_stats(x)
     return ArrayDataset(
         torch.from_numpy(x.copy()),
@@ -316,6 +317,9 @@ def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[
             y = np.asarray(d[label_key], dtype=np.int64)
         except (KeyError, ValueError) as err:
             raise UserError(f"{root / name}: malformed CIFAR batch ({err})") from None
+        if y.ndim != 1 or len(y) != len(x):
+            raise UserError(f"{root / name}: {len(x)} images but labels of shape {y.shape}")
+        check_labels(y, len(classes), root / name)
         xs.append(x)
         ys.append(y)
     return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), [str(c) for c in classes]
@@ -371,6 +375,18 @@ def _is_image(f: os.DirEntry) -> bool:
     return f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
 
 
+def _looks_like_image(f: os.DirEntry) -> bool:
+    return f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
+
+
+def _why_not_a_file(path: str) -> str:
+    try:
+        os.stat(path)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return "a folder" if os.path.isdir(path) else "not a regular file"
+
+
 def list_image_folder(root: Path) -> tuple[list[str], list[int], list[str]]:
     """(paths, labels, classes) of a class-folder tree; classes are the sorted folder names (ImageFolder order)."""
     class_dirs = sorted(
@@ -381,7 +397,11 @@ def list_image_folder(root: Path) -> tuple[list[str], list[int], list[str]]:
     paths: list[str] = []
     labels: list[int] = []
     for label, d in enumerate(class_dirs):
-        files = sorted(f.path for f in os.scandir(d.path) if _is_image(f))
+        entries = list(os.scandir(d.path))
+        files = sorted(f.path for f in entries if _is_image(f))
+        odd = sorted(f.path for f in entries if _looks_like_image(f) and not _is_image(f))
+        for path in odd:  # a dangling symlink, a symlink loop or a folder named like an image: say so, skip it
+            sys.stderr.write(f"ilsvrc: skipped {path} (not a readable file: {_why_not_a_file(path)})\n")
         if not files:
             raise UserError(f"{d.path}: empty class folder (no image files)")
         paths += files
