@@ -134,8 +134,12 @@ def test_cli_explain_and_compare(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "explain", "receptive-field", "vgg16", "--format", "markdown")
     assert code == 0 and "| features.30 |" in out
     js = tmp_path / "c.json"
-    code, out, _ = run_cli(capsys, "compare", "resnet20", "resnet56", "--seconds", "0", "--json", str(js))
-    assert code == 0 and "resnet56" in out
+    threads = torch.get_num_threads()
+    code, out, _ = run_cli(
+        capsys, "compare", "resnet20", "resnet56", "--seconds", "0.05", "--threads", "1", "--json", str(js)
+    )
+    assert code == 0 and "resnet56" in out and "1 thread," in out
+    assert torch.get_num_threads() == threads  # restored
     assert [r["model"] for r in json.loads(js.read_text())["rows"]] == ["resnet20", "resnet56"]
 
 

@@ -78,7 +78,8 @@ def machine() -> str:
     """Where images/s were measured; the load average says whether other work shared the cores."""
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     cores = os.cpu_count()
-    return f"{platform.machine()}, {cores} cores, {torch.get_num_threads()} threads{load}, torch {torch.__version__}"
+    threads = f"{torch.get_num_threads()} thread" + ("s" if torch.get_num_threads() > 1 else "")
+    return f"{platform.machine()}, {cores} cores, {threads}{load}, torch {torch.__version__}"
 
 
 def chart_error(row: dict) -> tuple[float | None, str]:

@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, default=None, metavar="N", help="default: each model's card")
     p.add_argument("--seconds", type=float, default=2.0, help="time per model for images/s; 0 skips (default 2)")
     p.add_argument("--batch-size", type=int, default=2, metavar="N", help="batch for the speed loop (default 2)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for the speed loop (default: torch's); 1 is steadiest when other work shares the cores",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--png", metavar="FILE", help="also write a chart: top-1 error vs GMACs, bubble area = params")
     p.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
@@ -47,12 +54,20 @@ def run(args: argparse.Namespace) -> int:
 
     for name in args.models:
         get_card(name)  # unknown names fail before any work
-    if args.batch_size < 1 or args.seconds < 0:
-        raise UserError("--batch-size must be >= 1 and --seconds >= 0")
-    rows = [
-        compare_row(n, args.input_size, speed_seconds=args.seconds, batch_size=args.batch_size) for n in args.models
-    ]
-    speed = f"images/s: eval, batch {args.batch_size}, fastest batch in {args.seconds:g} s per model, on {machine()}"
+    if args.batch_size < 1 or args.seconds < 0 or (args.threads is not None and args.threads < 1):
+        raise UserError("--batch-size and --threads must be >= 1, --seconds >= 0")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads or threads)
+    try:
+        rows = [
+            compare_row(n, args.input_size, speed_seconds=args.seconds, batch_size=args.batch_size) for n in args.models
+        ]
+        where = machine()  # with the thread count the speeds were measured at
+    finally:
+        torch.set_num_threads(threads)
+    speed = f"images/s: eval, batch {args.batch_size}, fastest batch in {args.seconds:g} s per model, on {where}"
     notes = [
         "params, GMACs and activations are counted (batch 1, fp32; activations include the input); "
         "errors are published single-model numbers:",
@@ -61,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         "  torchvision: its IMAGENET1K_V1 weights, one 224 px centre crop.",
         speed if args.seconds > 0 else "images/s not measured (--seconds 0)",
     ]
-    doc = {"rows": rows, "notes": notes, "machine": machine()}
+    doc = {"rows": rows, "notes": notes, "machine": where}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
