@@ -205,7 +205,7 @@ def test_clear_errors_for_bad_inputs_and_names():
         create_model("alexnet")(torch.randn(1, 3, 32, 32))
     with pytest.raises(ValueError, match="in_chans=1"):
         create_model("resnet20")(torch.randn(1, 1, 32, 32))
-    with pytest.raises(UserError, match="did you mean .*resnet50"):
+    with pytest.raises(UserError, match=r"did you mean .*resnet50"):
         create_model("resnet5O")
     with pytest.raises(UserError, match="num_classes"):
         create_model("resnet20", num_classes=0)

@@ -139,7 +139,7 @@ register(
         family="alexnet",
         year=2014,
         paper="Krizhevsky. One weird trick for parallelizing convolutional neural networks. arXiv 1404.5997",
-        ilsvrc="not entered; torchvision weights 43.5% top-1 / 20.9% top-5 val",
+        ilsvrc="not entered; torchvision weights: 43.5% top-1 / 20.9% top-5 val error",
         input_size=224,
         params=61_100_840,
         macs=714_188_480,

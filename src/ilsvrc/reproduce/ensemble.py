@@ -79,11 +79,11 @@ CLAIM = Claim(
             extra={"model": "cifar_convnet", "members": 2, "lr": 0.02},
         ),
         "small": Setup(
-            train_images=10_000,
+            train_images=8_000,
             val_images=2_500,
-            epochs=8,
+            epochs=6,
             batch_size=128,
-            extra={"model": "cifar_convnet", "members": 4, "lr": 0.02},
+            extra={"model": "cifar_convnet", "members": 3, "lr": 0.02},
         ),
         "medium": Setup(
             train_images=None,

@@ -117,7 +117,7 @@ CLAIM = Claim(
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=2, batch_size=32, extra={"lr_grid": [0.01]}),
         "small": Setup(
-            train_images=10_000, val_images=2_000, epochs=10, batch_size=128, extra={"lr_grid": [0.01, 0.03]}
+            train_images=8_000, val_images=2_000, epochs=10, batch_size=128, extra={"lr_grid": [0.01, 0.03]}
         ),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr_grid": [0.003, 0.01, 0.03]}),
         "paper": Setup(
