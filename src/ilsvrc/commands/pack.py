@@ -31,11 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ilsvrc.data import fetch, pack
     from ilsvrc.errors import UserError
+    from ilsvrc.safety import check_output_dir, write_error
 
     if args.size is not None and args.size < 1:
         raise UserError(f"--size must be positive, got {args.size}")
+    check_output_dir(args.out)
     src = fetch(args.src, args.download) if args.download else args.src
-    metas = pack(src, args.out, size=args.size, split=args.split, workers=args.workers, progress=not args.quiet)
+    try:
+        metas = pack(src, args.out, size=args.size, split=args.split, workers=args.workers, progress=not args.quiet)
+    except OSError as err:  # a full disk or an I/O error mid-pack: rerunning resumes from the last whole chunk
+        raise write_error(err.filename or args.out, err) from None
     for meta in metas if isinstance(metas, list) else [metas]:
         skipped = len(meta["skipped"])
         note = f", {skipped} unreadable files skipped (see skipped.txt)" if skipped else ""

@@ -372,7 +372,11 @@ def fetch(name: str, root: str | Path) -> Path:
 
 
 def _is_image(f: os.DirEntry) -> bool:
-    return f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
+    try:
+        is_file = f.is_file()
+    except OSError:  # a symlink loop
+        return False
+    return is_file and f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
 
 
 def _looks_like_image(f: os.DirEntry) -> bool:
