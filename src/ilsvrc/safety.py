@@ -52,9 +52,7 @@ def _feed(h: Any, obj: Any) -> None:
         h.update(b"\0")
 
 
-_GLOBAL = re.compile(
-    r"Unsupported global: GLOBAL ([\w.]+)|Unsupported operand|Trying to call reduce for callable ([\w.]+)"
-)
+_GLOBAL = re.compile(r"(?:GLOBAL|global|callable) ([\w.]+)")
 
 
 def describe_load_failure(path: str | Path, err: BaseException) -> str:
@@ -69,8 +67,7 @@ def describe_load_failure(path: str | Path, err: BaseException) -> str:
     text = str(err)
     if "Weights only load failed" in text or "weights_only" in text:
         m = _GLOBAL.search(text)
-        what = next((g for g in m.groups() if g), None) if m else None
-        what = f" ({what})" if what else ""
+        what = f" ({m.group(1)})" if m else ""
         return (
             f"refusing to load checkpoint {path}: it holds Python objects{what} that could run code when unpickled; "
             "only tensors and plain values are allowed"
