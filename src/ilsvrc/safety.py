@@ -135,3 +135,60 @@ def write_error(path: str | Path, err: OSError) -> RunError:
             f"cannot write {path}: the disk is full ({err.strerror or 'no space left'}); earlier files are intact"
         )
     return RunError(f"cannot write {path}: {err.strerror or err}")
+
+
+def check_fields(cls: type, data: object, what: str = "config") -> None:
+    """UserError unless `data` is a mapping of `cls`'s dataclass fields, each of its annotated type.
+
+    Values come from YAML files and checkpoints: an int where a list belongs, a string where a number belongs,
+    infinities and NaNs are all named here, not found as a TypeError deep inside a run.
+    """
+    import dataclasses
+    import math
+    import types
+    import typing
+
+    if not isinstance(data, Mapping):
+        raise UserError(f"{what} must be a mapping of field names to values, got {type(data).__name__}")
+    bad_keys = sorted(repr(k) for k in data if not isinstance(k, str))
+    if bad_keys:
+        raise UserError(f"{what} keys must be strings, got {', '.join(bad_keys[:3])}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UserError(f"unknown {what} keys: {', '.join(unknown)}")
+
+    def fits(value: object, tp: object) -> bool:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if tp is typing.Any:
+            return True
+        if tp is type(None):
+            return value is None
+        if origin in (typing.Union, types.UnionType):
+            return any(fits(value, a) for a in args)
+        if tp is bool:
+            return isinstance(value, bool)
+        if tp is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if tp is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if tp is str:
+            return isinstance(value, str)
+        if origin is dict:
+            return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+        if origin is tuple:
+            if not isinstance(value, (list, tuple)):
+                return False
+            if len(args) == 2 and args[1] is Ellipsis:
+                return all(fits(v, args[0]) for v in value)
+            return len(value) == len(args) and all(fits(v, a) for v, a in zip(value, args, strict=True))
+        return True  # a type this check does not know: leave it to the class
+
+    for name, value in data.items():
+        tp = hints.get(name, typing.Any)
+        if not fits(value, tp):
+            shown = repr(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            kind = str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            raise UserError(f"{what}: {name} must be {kind}, got {shown}")
