@@ -279,6 +279,13 @@ def read_meta(folder: Path) -> dict:
             ("classes", isinstance(meta.get("classes"), list) and all(isinstance(c, str) for c in meta["classes"])),
             ("mean", _numbers(meta.get("mean"))),
             ("std", _numbers(meta.get("std"))),
+            ("split", isinstance(meta.get("split", "train"), str)),
+            (
+                "size",
+                meta.get("size") is None or (isinstance(meta["size"], int) and not isinstance(meta["size"], bool)),
+            ),
+            ("pca_eigval", "pca_eigval" not in meta or _numbers(meta["pca_eigval"])),
+            ("pca_eigvec", "pca_eigvec" not in meta or isinstance(meta["pca_eigvec"], list)),
         )
         if not ok
     ]

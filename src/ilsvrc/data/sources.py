@@ -174,6 +174,8 @@ def _idx_dataset(images_path: Path, labels_path: Path, classes: list[str] | None
         x = x[..., None]  # (N, H, W) greyscale -> (N, H, W, 1)
     if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
         raise UserError(f"{images_path}: IDX images {x.shape} and labels {y.shape} do not match")
+    if len(x) == 0 or 0 in x.shape[1:]:
+        raise UserError(f"{images_path}: holds no images (shape {x.shape})")
     if classes is None:
         classes = (
             FASHION_CLASSES if "fashion" in str(images_path).lower() else [str(i) for i in range(int(y.max()) + 1)]
@@ -281,7 +283,7 @@ def read_cifar_batch(path: str | Path) -> dict:
     except UserError:
         raise
     except Exception as err:
-        raise UserError(f"{p}: not a CIFAR batch ({type(err).__name__}: {err})") from None
+        raise UserError(f"{p}: not a CIFAR batch ({type(err).__name__}: {' '.join(str(err).split())})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{p}: not a CIFAR batch (holds {type(obj).__name__}, not a dict)")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
@@ -298,15 +300,19 @@ def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[
     cifar100 = not (root / "batches.meta").is_file()
     if cifar100:
         files = _pick_split({"train": ["train"], "test": ["test"]}, split, root)
-        meta = read_cifar_batch(root / "meta")
-        classes, label_key = meta["fine_label_names"], "fine_labels"
+        meta_file, names_key, label_key = root / "meta", "fine_label_names", "fine_labels"
     else:
-        batches = sorted(root.glob("data_batch_*"), key=lambda f: int(f.name.rsplit("_", 1)[1]))
+        batches = sorted(root.glob("data_batch_*"), key=lambda f: (len(f.name), f.name))  # _2 before _10
         available = {"train": [f.name for f in batches]} if batches else {}
         if (root / "test_batch").is_file():
             available["test"] = ["test_batch"]
         files = _pick_split(available, split, root)
-        classes, label_key = read_cifar_batch(root / "batches.meta")["label_names"], "labels"
+        meta_file, names_key, label_key = root / "batches.meta", "label_names", "labels"
+    classes = read_cifar_batch(meta_file).get(names_key)
+    if isinstance(classes, (list, tuple)):
+        classes = [c.decode("latin1") if isinstance(c, bytes) else c for c in classes]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise UserError(f"{meta_file}: no list of class names under {names_key!r}")
     xs, ys = [], []
     for name in files:
         d = read_cifar_batch(root / name)
@@ -315,13 +321,15 @@ def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[
                 np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             )  # rows are R,G,B planes
             y = np.asarray(d[label_key], dtype=np.int64)
-        except (KeyError, ValueError) as err:
-            raise UserError(f"{root / name}: malformed CIFAR batch ({err})") from None
+        except (KeyError, ValueError, TypeError) as err:
+            raise UserError(f"{root / name}: malformed CIFAR batch ({type(err).__name__}: {err})") from None
         if y.ndim != 1 or len(y) != len(x):
             raise UserError(f"{root / name}: {len(x)} images but labels of shape {y.shape}")
         check_labels(y, len(classes), root / name)
         xs.append(x)
         ys.append(y)
+    if sum(len(y) for y in ys) == 0:
+        raise UserError(f"{root}: the {split} batches hold no images")
     return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), [str(c) for c in classes]
 
 
