@@ -56,6 +56,7 @@ class Context:
         weight_decay: float = 5e-4,
         augment: str = "pad-crop-flip",
         schedule: str = "cosine",
+        warmup_epochs: float = 0.0,
         model_options: dict[str, Any] | None = None,
         label: str = "",
     ) -> RunRecord:
@@ -76,7 +77,9 @@ class Context:
             weight_decay=weight_decay,
             nesterov=False,
             schedule=schedule,
-            warmup_epochs=0.0,
+            warmup_epochs=warmup_epochs,
+            warmup_lr=0.0,
+            pad=4,
             label_smoothing=0.0,
             augment=augment,
             input_size=self.image_size,
