@@ -83,7 +83,8 @@ CLAIM = Claim(
         "ResNet-20 / -56 test error": "8.75% / 6.97%",
         "plain nets (Fig. 6)": "training error grows with depth; plain-110 above 60%",
     },
-    rule="All nets: SGD lr 0.1 (one-epoch linear warm-up), momentum 0.9, wd 1e-4, cosine decay. Compare final (last-epoch, running) training error of the deepest and the shallowest depth. Reproduced "
+    rule="All nets: SGD lr 0.1 (one-epoch linear warm-up), momentum 0.9, wd 1e-4, cosine decay. Compare final "
+    "(last-epoch, running) training error of the deepest and the shallowest depth. Reproduced "
     "if plain(deep) - plain(shallow) >= 1 point and resnet(deep) - resnet(shallow) <= 1 point and smaller than the "
     "plain gap; not reproduced if the deeper plain net trains no worse; inconclusive otherwise.",
     setups={
