@@ -98,7 +98,7 @@ CLAIM = Claim(
     "inconclusive otherwise.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.02}),
-        "small": Setup(train_images=5_000, val_images=2_500, epochs=4, batch_size=128, extra={"lr": 0.02}),
+        "small": Setup(train_images=4_000, val_images=2_000, epochs=3, batch_size=128, extra={"lr": 0.02}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.02}),
         "paper": Setup(train_images=None, val_images=None, epochs=60, seeds=5, extra={"lr": 0.02}),
     },

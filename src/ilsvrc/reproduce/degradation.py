@@ -89,7 +89,7 @@ CLAIM = Claim(
     "plain gap; not reproduced if the deeper plain net trains no worse; inconclusive otherwise.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"depths": [20, 32]}),
-        "small": Setup(train_images=5_000, val_images=2_000, epochs=6, batch_size=128, extra={"depths": [20, 56]}),
+        "small": Setup(train_images=4_000, val_images=2_000, epochs=5, batch_size=128, extra={"depths": [20, 56]}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=2, extra={"depths": [20, 56]}),
         "paper": Setup(
             train_images=None, val_images=None, epochs=164, seeds=5, extra={"depths": [20, 32, 44, 56, 110]}

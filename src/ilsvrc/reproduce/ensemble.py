@@ -79,9 +79,9 @@ CLAIM = Claim(
             extra={"model": "cifar_convnet", "members": 2, "lr": 0.02},
         ),
         "small": Setup(
-            train_images=8_000,
+            train_images=5_000,
             val_images=2_500,
-            epochs=6,
+            epochs=5,
             batch_size=128,
             extra={"model": "cifar_convnet", "members": 3, "lr": 0.02},
         ),

@@ -100,7 +100,7 @@ CLAIM = Claim(
     "if both hold; not reproduced if LRN is never better and dropout does not narrow the gap; inconclusive otherwise.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.01}),
-        "small": Setup(train_images=8_000, val_images=2_500, epochs=6, batch_size=128, extra={"lr": 0.02}),
+        "small": Setup(train_images=5_000, val_images=2_500, epochs=5, batch_size=128, extra={"lr": 0.02}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.02}),
         "paper": Setup(train_images=None, val_images=None, epochs=100, seeds=5, extra={"lr": 0.01}),
     },

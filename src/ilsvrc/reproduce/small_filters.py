@@ -104,7 +104,7 @@ CLAIM = Claim(
     "they lose by > 1 point for both fields while D also loses to A; inconclusive otherwise.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.05}),
-        "small": Setup(train_images=5_000, val_images=2_500, epochs=5, batch_size=128, extra={"lr": 0.05}),
+        "small": Setup(train_images=4_000, val_images=2_000, epochs=4, batch_size=128, extra={"lr": 0.05}),
         "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.05}),
         "paper": Setup(train_images=None, val_images=None, epochs=74, seeds=5, extra={"lr": 0.05}),
     },

@@ -106,7 +106,7 @@ CLAIM = Claim(
             val_images=2_000,
             epochs=1,
             batch_size=128,
-            extra={"sizes": [1_000, 4_000], "images_seen": 16_000},
+            extra={"sizes": [1_000, 4_000], "images_seen": 10_000},
         ),
         "medium": Setup(
             train_images=None,
