@@ -537,6 +537,16 @@ CASES: list[Case] = [
         2,
         ("{tmp}/file",),
     ),
+    Case("cli", "predict: --top -3", lambda t, c: cli("predict", c["ckpt"], c["image"], "--top", "-3"), 2, ("--top",)),
+    Case(
+        "cli",
+        "export: output under a regular file",
+        lambda t, c: cli("export", c["ckpt"], "--to", "torchscript", "--out", _text(t / "file") / "m.pt"),
+        2,
+        ("{tmp}/file",),
+    ),
+    Case("cli", "train: --threads -1", _run_train("resnet20", "--threads", "-1"), 2, ("threads",)),
+    Case("cli", "summary: unknown model `resnt50`", lambda t, c: cli("summary", "resnt50"), 2, ("resnet50",)),
     Case("cli", "unknown subcommand", lambda t, c: cli("trian"), 2, ("trian",)),
     # -- image folders
     Case(
@@ -736,6 +746,9 @@ PENDING_ENGINE = {
     "weights of resnet20 under the name resnet32",
     "input size 8 for alexnet (needs 67)",
     "output folder under a regular file",
+    "predict: --top -3",
+    "export: output under a regular file",
+    "train: --threads -1",
 }
 
 

@@ -111,13 +111,15 @@ def load_state_dict_checked(module: torch.nn.Module, state: Mapping[str, Any], s
 
 
 def check_output_dir(path: str | Path) -> Path:
-    """Create `path` (and parents) and prove a file can be written there; UserError with the reason if not."""
+    """Prove a file can be written in `path` (creating it if needed, then removing what this check created);
+    a UserError with the reason if not: a parent that is a regular file, a read-only file system, no permission."""
     path = Path(path)
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.is_dir():
             raise UserError(f"cannot write to {path}: {parent} is a file, not a folder")
         if parent.exists():
             break
+    created = [d for d in [path, *path.parents] if not d.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
@@ -125,6 +127,12 @@ def check_output_dir(path: str | Path) -> Path:
         probe.unlink()
     except OSError as err:
         raise UserError(f"cannot write to {path}: {err.strerror or err}") from None
+    finally:
+        for d in created:  # deepest first: leave no empty folders behind a check
+            try:
+                d.rmdir()
+            except OSError:
+                break
     return path
 
 
@@ -157,7 +165,7 @@ def check_fields(cls: type, data: object, what: str = "config") -> None:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UserError(f"unknown {what} keys: {', '.join(unknown)}")
+        raise UserError(f"unknown {what} keys: {', '.join(map(repr, unknown))}")
 
     def fits(value: object, tp: object) -> bool:
         origin, args = typing.get_origin(tp), typing.get_args(tp)
