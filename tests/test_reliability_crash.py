@@ -134,6 +134,7 @@ def test_run_killed_twice_at_random_steps_and_resumed_matches_an_unbroken_run(tm
     a = ckpt_io.load(tmp_path / "straight" / "checkpoints" / "last.pt")
     b = ckpt_io.load(last)
     assert a["step"] == b["step"] == 8
+    assert not list(last.parent.glob(".last.pt.tmp*")), "temporary files of killed writes were left behind"
     for key, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][key]), f"{key} differs after kill-and-resume"
 

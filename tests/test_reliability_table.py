@@ -798,3 +798,8 @@ def test_docs_reliability_table_is_current(outcomes):
     if os.environ.get("ILSVRC_REGEN_DOCS"):
         DOC.write_text(text)
     assert DOC.is_file() and DOC.read_text() == text, "docs/reliability.md is stale: rerun with ILSVRC_REGEN_DOCS=1"
+
+
+def test_debug_flag_shows_the_traceback_instead_of_one_line(ctx, tmp_path):
+    with pytest.raises(UserError, match=r"nope\.pt"):
+        cli_main(["--debug", "evaluate", str(tmp_path / "nope.pt"), "--data", str(ctx["data"])])
