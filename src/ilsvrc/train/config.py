@@ -186,7 +186,7 @@ RECIPES: dict[str, Recipe] = {
                 schedule="cosine",
                 warmup_epochs=1,
                 label_smoothing=0.1,
-                epochs=10,
+                epochs=6,
                 augment="pad-crop-flip",
                 pad=2,
             ),
