@@ -17,6 +17,15 @@ from ilsvrc.predict import predict
 from ilsvrc.train import TrainConfig, train
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread, and OpenMP spin-waits make two threads crawl on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_dataset(n: int, size: int = 16, seed: int = 0) -> ArrayDataset:
     g = torch.Generator().manual_seed(seed)
     labels = torch.randperm(n, generator=g) % 4
