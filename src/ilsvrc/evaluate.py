@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ilsvrc.errors import UserError
+from ilsvrc.safety import load_state_dict_checked
 
 
 def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", ema: bool = True):
@@ -22,7 +23,7 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", 
         cfg["model"], num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **cfg.get("model_options", {})
     )
     weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
-    model.load_state_dict(weights)
+    load_state_dict_checked(model, weights, path)
     return model.to(device).eval(), ckpt
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ilsvrc.errors import RunError, UserError
+from ilsvrc.safety import check_output_dir
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 
@@ -25,6 +26,7 @@ def export(checkpoint: str | Path, to: str, out: str | Path | None = None, check
     path = Path(out) if out else Path(checkpoint).with_suffix("").with_name(f"{name}{FORMATS[to]}")
     if Path(checkpoint).is_dir() and not out:
         path = Path(checkpoint) / f"{name}{FORMATS[to]}"
+    check_output_dir(path.parent)  # a parent that is a file: one line, before any work
     path.parent.mkdir(parents=True, exist_ok=True)
     size = ckpt["input_size"]
     example = torch.randn(2, ckpt["in_chans"], size, size, generator=torch.Generator().manual_seed(0))

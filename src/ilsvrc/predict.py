@@ -36,6 +36,8 @@ def predict(checkpoint: str | Path, images: list[str | Path], top: int = 5, devi
     """[{"image", "top": [(class name, probability), ...]}] for each image, most probable first."""
     from ilsvrc.evaluate import eval_transform, load_checkpoint_model
 
+    if top < 1:
+        raise UserError(f"--top must be >= 1, got {top}")
     dev = torch.device(device or "cpu")
     model, ckpt = load_checkpoint_model(checkpoint, dev)
     side = ckpt.get("eval_resize") or ckpt["input_size"]

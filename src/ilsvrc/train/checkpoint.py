@@ -17,22 +17,33 @@ import numpy as np
 import torch
 
 from ilsvrc.errors import UserError
+from ilsvrc.safety import checksum, describe_load_failure, write_error
 
 FORMAT = "ilsvrc-checkpoint"
 FORMAT_VERSION = 1
 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
-    """Write to a temporary file in the same directory, fsync it, then rename over `path`."""
+    """Write to a temporary file in the same directory, fsync it, then rename over `path`.
+
+    A checkpoint (a dict with the checkpoint format) gets a content checksum. A failed write (a full disk) is a
+    one-line RunError and leaves the previous file at `path` untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if obj.get("format") == FORMAT:
+        obj = {**{k: v for k, v in obj.items() if k != "checksum"}, "checksum": checksum(_content(obj))}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    for stale in path.parent.glob(f".{path.name}.tmp*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise write_error(path, err) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -59,12 +70,23 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # unpickling errors come in many types
-        raise UserError(f"cannot load checkpoint {path}: {str(err).splitlines()[0]}") from None
+        raise UserError(describe_load_failure(path, err)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path} is not an ilsvrc checkpoint")
-    if ckpt.get("format_version", 0) > FORMAT_VERSION:
-        raise UserError(f"{path} was written by a newer ilsvrc (format {ckpt['format_version']})")
+    version = ckpt.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise UserError(f"{path} was written by a newer ilsvrc (format {version})")
+    missing = [k for k in ("config", "model", "num_classes", "in_chans", "classes") if k not in ckpt]
+    if missing or not isinstance(ckpt["config"], dict) or "model" not in ckpt["config"]:
+        raise UserError(f"{path} is an incomplete ilsvrc checkpoint (missing {', '.join(missing) or 'config.model'})")
+    if "checksum" in ckpt and ckpt["checksum"] != checksum(_content(ckpt)):
+        raise UserError(f"{path}: checksum mismatch; the file was corrupted or edited after it was written")
     return ckpt
+
+
+def _content(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """What the checksum covers: everything but the checksum itself."""
+    return {k: v for k, v in ckpt.items() if k != "checksum"}
 
 
 def rng_state() -> dict[str, Any]:

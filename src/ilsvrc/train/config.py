@@ -378,6 +378,7 @@ class TrainConfig:
         _check(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
         _check(self.device in (None, "cpu", "cuda") or str(self.device).startswith("cuda:"), "device: cpu or cuda")
         _check(self.input_size is None or self.input_size >= 1, "input_size must be >= 1")
+        _check(self.workers_threads is None or self.workers_threads >= 1, "threads must be >= 1")
 
     def resolve(self) -> TrainConfig:
         """A copy with every None filled from the recipe (and its per-model extras), then generic defaults."""
@@ -403,10 +404,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"unknown config keys: {', '.join(unknown)}")
+        from ilsvrc.safety import check_fields
+
+        check_fields(cls, data)  # unknown keys, wrong types, NaN/inf: one UserError naming the field
         return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -426,6 +426,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as err:
         raise UserError(f"cannot read config {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"config {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise UserError(f"config {path} is nested too deeply") from None
     except yaml.YAMLError as err:
         raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):

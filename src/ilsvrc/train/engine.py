@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ilsvrc.errors import RunError, UserError
+from ilsvrc.safety import check_output_dir, load_state_dict_checked
 from ilsvrc.train import checkpoint as ckpt_io
 from ilsvrc.train import distributed
 from ilsvrc.train.config import RECIPES, TrainConfig, save_yaml
@@ -140,6 +141,10 @@ def _resolve_sizes(cfg: TrainConfig, side: int) -> tuple[int, int | None, str]:
 
     card = get_card(cfg.model)
     size = cfg.input_size or (card.input_size if side >= card.input_size else max(side, card.min_input_size))
+    if size < card.min_input_size:
+        raise UserError(
+            f"input size {size} is too small for {cfg.model}; its strides need at least {card.min_input_size}"
+        )
     augment = cfg.augment
     if augment == "random-resized-crop" and side < 64:
         augment = "pad-crop-flip"  # 8%-area crops destroy tiny images; CIFAR-style augmentation instead
@@ -223,6 +228,7 @@ def train(
     if cfg.out is None:
         cfg = cfg.replace(out=_default_out(cfg.model))
     out = Path(cfg.out)
+    check_output_dir(out)  # a path under a file, a read-only disk: say so before loading any data
     resume_state = None
     if cfg.resume:
         last = out / "checkpoints" / "last.pt"
@@ -342,7 +348,7 @@ def _run(
     step, history, best_top1, wall_before, train_time, images_seen = 0, [], math.inf, 0.0, 0.0, 0
     epoch_acc = torch.zeros(3, device=device)  # [loss sum, top-1 correct, count] since the epoch began
     if resume_state is not None:
-        raw.load_state_dict(resume_state["model"])
+        load_state_dict_checked(raw, resume_state["model"], out / "checkpoints" / "last.pt")
         optimizer.load_state_dict(resume_state["optimizer"])
         if ema is not None:
             ema.module.load_state_dict(resume_state["ema"])
