@@ -218,7 +218,6 @@ def test_load_packed_gives_valid_labels_or_a_user_error(scratch, case):
 
 # ---------------------------------------------------------------------------------------------- config
 
-PENDING = pytest.mark.xfail(reason="config.py fix queued for the engine owner", strict=False)
 FIELDS = [f for f in TrainConfig.__dataclass_fields__ if f not in ("out", "data", "resume", "progress")]
 value = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 1000), st.floats(allow_nan=True, allow_infinity=True),
@@ -227,7 +226,6 @@ value = st.one_of(
 )  # fmt: skip
 
 
-@PENDING
 @FAST
 @given(d=st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=4), value, max_size=5))
 def test_train_config_from_any_mapping_is_valid_or_a_user_error(d):
@@ -240,7 +238,6 @@ def test_train_config_from_any_mapping_is_valid_or_a_user_error(d):
     assert again.to_dict() == cfg.to_dict()
 
 
-@PENDING
 @FAST
 @given(text=st.text(max_size=80) | st.builds(yaml.safe_dump, st.dictionaries(st.sampled_from(FIELDS), value)))
 def test_yaml_config_text_is_valid_or_a_user_error(scratch, text):
@@ -252,7 +249,6 @@ def test_yaml_config_text_is_valid_or_a_user_error(scratch, text):
         one_line(err)
 
 
-@PENDING
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.binary(max_size=60))
 def test_yaml_config_bytes_are_valid_or_a_user_error(scratch, data):

@@ -732,31 +732,9 @@ def _clean(text: str, tmp: Path) -> str:
     return re.sub(r"-[0-9a-f]{16}\b", "-<hash>", text).replace("|", "\\|")
 
 
-# Cases whose fix lives in the training engine's files (checkpoint.py, evaluate.py, engine.py), queued until
-# that engineer hands them over; strict, so each one flags itself the moment it starts passing.
-PENDING_ENGINE = {
-    "pickle that runs a shell command, `ilsvrc evaluate`",
-    "pickle that runs a shell command, `ilsvrc predict`",
-    "pickle that runs a shell command, `ilsvrc train --resume`",
-    "pickle that runs a shell command, `ilsvrc export`",
-    "zero-byte checkpoint file",
-    "corrupt checkpoint (64 bytes flipped)",
-    "weights edited after saving (checksum mismatch)",
-    "checkpoint says 5 classes but holds weights for 2",
-    "weights of resnet20 under the name resnet32",
-    "input size 8 for alexnet (needs 67)",
-    "output folder under a regular file",
-    "predict: --top -3",
-    "export: output under a regular file",
-    "train: --threads -1",
-}
-
-
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[c.what[:40] for c in CASES])
 def test_bad_input_gets_a_clear_answer(outcomes, index):
     case, outcome, tmp = outcomes[index]
-    if case.what in PENDING_ENGINE:
-        pytest.xfail("engine-side fix queued")
     assert outcome.rc == case.rc, f"{case.what}: exit {outcome.rc}, stderr {outcome.stderr!r}"
     assert "Traceback" not in outcome.stderr
     lines = [line for line in outcome.stderr.splitlines() if line.strip()]

@@ -320,8 +320,11 @@ def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[
             x = (
                 np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             )  # rows are R,G,B planes
-            y = np.asarray(d[label_key], dtype=np.int64)
-        except (KeyError, ValueError, TypeError) as err:
+            raw = np.asarray(d[label_key])
+            if raw.size and raw.dtype.kind not in "iu":  # 1.7 -> 1 would be a silently wrong label
+                raise ValueError(f"labels must be integers, got {raw.dtype}")
+            y = raw.astype(np.int64)
+        except (KeyError, ValueError, TypeError, OverflowError) as err:
             raise UserError(f"{root / name}: malformed CIFAR batch ({type(err).__name__}: {err})") from None
         if y.ndim != 1 or len(y) != len(x):
             raise UserError(f"{root / name}: {len(x)} images but labels of shape {y.shape}")
