@@ -192,11 +192,6 @@ def _run_train(*extra: str) -> Callable[[Path, dict], Outcome]:
     return lambda tmp, ctx: cli("train", "--data", ctx["data"], "--max-steps", "1", "--batch-size", "4", *extra)
 
 
-def _ensure(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _evil_resume(t: Path, c: dict) -> Outcome:
     evil_checkpoint(t / "run" / "checkpoints" / "last.pt")
     return cli("train", "--resume", "--out", t / "run", "--data", c["data"])
@@ -217,6 +212,13 @@ def _small_alexnet(t: Path, c: dict) -> Outcome:
         "--batch-size",
         "4",
     )
+
+
+def _flat(t: Path) -> Path:
+    root = t / "flat"
+    root.mkdir()
+    solid(RED).save(root / "0.png")
+    return root
 
 
 def _touch(p: Path) -> Path:
@@ -614,7 +616,7 @@ CASES: list[Case] = [
     Case(
         "images",
         "folder without class folders",
-        lambda t, c: api(lambda: load_tree(_ensure(t / "flat" / "x"), 0)),
+        lambda t, c: api(lambda: load_tree(_flat(t), 0)),
         2,
         ("{tmp}/flat",),
     ),

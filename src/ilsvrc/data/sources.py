@@ -390,6 +390,9 @@ def _is_image(f: os.DirEntry) -> bool:
     return is_file and f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
 
 
+_REPORTED: set[str] = set()  # odd entries already reported in this process (a tree is listed more than once)
+
+
 def _looks_like_image(f: os.DirEntry) -> bool:
     return f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
 
@@ -416,6 +419,9 @@ def list_image_folder(root: Path) -> tuple[list[str], list[int], list[str]]:
         files = sorted(f.path for f in entries if _is_image(f))
         odd = sorted(f.path for f in entries if _looks_like_image(f) and not _is_image(f))
         for path in odd:  # a dangling symlink, a symlink loop or a folder named like an image: say so, skip it
+            if path in _REPORTED:
+                continue
+            _REPORTED.add(path)
             sys.stderr.write(f"ilsvrc: skipped {path} (not a readable file: {_why_not_a_file(path)})\n")
         if not files:
             raise UserError(f"{d.path}: empty class folder (no image files)")
