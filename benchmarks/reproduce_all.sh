@@ -9,3 +9,4 @@ for claim in $claims; do
   echo "== $claim ($budget) $(date -u +%H:%M:%S)"
   ilsvrc reproduce "$claim" --budget "$budget" --data "$data" --out "docs/results/$claim" || echo "!! $claim failed"
 done
+ilsvrc reproduce --table docs/results

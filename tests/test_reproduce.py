@@ -68,3 +68,12 @@ def test_cli_lists_claims_and_rejects_unknown_ones():
     assert listing.returncode == 0 and "degradation" in listing.stdout
     bad = subprocess.run([sys.executable, "-m", "ilsvrc", "reproduce", "degradatoin"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown claim" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_verdict_table_lists_each_claim_report(tmp_path):
+    from ilsvrc.reproduce.report import write_verdict_table
+
+    run_claim("ensemble", "tiny", data=None, out=tmp_path / "ensemble", progress=False)
+    table = write_verdict_table(tmp_path)
+    assert "[ensemble](ensemble/report.md)" in table and table.count("\n") == 3
+    assert (tmp_path / "README.md").read_text().endswith(table)

@@ -9,6 +9,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("reproduce", help="test a paper's key claim on real data, with plots and a verdict")
     p.add_argument("claim", nargs="?", help="claim name (see --list)")
     p.add_argument("--list", action="store_true", help="list the claims and their verdict rules")
+    p.add_argument("--table", metavar="DIR", help="write DIR/README.md: the verdicts of every claim report in DIR")
     p.add_argument(
         "--budget",
         default="small",
@@ -26,6 +27,15 @@ def run(args: argparse.Namespace) -> int:
     from ilsvrc.errors import UserError
     from ilsvrc.reproduce import CLAIMS, run_claim
 
+    if args.table:
+        from pathlib import Path
+
+        from ilsvrc.reproduce.report import write_verdict_table
+
+        if not Path(args.table).is_dir():
+            raise UserError(f"--table {args.table}: no such folder")
+        print(write_verdict_table(Path(args.table)), end="")
+        return 0
     if args.list or not args.claim:
         for claim in CLAIMS.values():
             print(f"{claim.name:14s} {claim.paper}\n{'':14s} claim: {claim.statement}\n{'':14s} rule: {claim.rule}\n")

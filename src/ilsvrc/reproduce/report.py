@@ -159,3 +159,26 @@ def plot_bars(
     fig.savefig(path)
     plt.close(fig)
     return path.name
+
+
+def write_verdict_table(results_root: Path) -> str:
+    """Write results_root/README.md with the verdict table; returns the table."""
+    table = verdict_table(results_root)
+    (results_root / "README.md").write_text(
+        f"# Reproductions\n\nWritten by `ilsvrc reproduce --table {results_root}` from each claim's results.json.\n\n"
+        + table
+    )
+    return table
+
+
+def verdict_table(results_root: Path) -> str:
+    """Markdown table of every results.json under `results_root` (one folder per claim)."""
+    rows = ["| claim | paper | verdict | why | budget | run time |", "| --- | --- | --- | --- | --- | --- |"]
+    for path in sorted(results_root.glob("*/results.json")):
+        r = json.loads(path.read_text())
+        link = f"[{r['claim']}]({path.parent.name}/report.md)"
+        rows.append(
+            f"| {link} | {r['paper'].split(')')[0]}) | **{r['verdict']}** | {r['reason']} | {r['budget']} | "
+            f"{r['wall_s'] / 60:.1f} min |"
+        )
+    return "\n".join(rows) + "\n"
