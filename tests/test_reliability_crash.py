@@ -98,8 +98,7 @@ def train_args(data: Path, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.slow  # ~25 s on 2 busy cores: five processes that each import torch
-def test_run_killed_twice_at_random_steps_and_resumed_matches_an_unbroken_run(tmp_path):
+def test_run_killed_twice_at_random_steps_and_resumed_matches_an_unbroken_run(tmp_path):  # ~20 s: 4 processes
     data = image_folder(tmp_path / "data", per_class=8)
     straight = spawn(*train_args(data, tmp_path / "straight"))
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
