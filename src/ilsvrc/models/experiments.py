@@ -43,7 +43,9 @@ class CifarConvNet(nn.Module):
         act = _ACTIVATIONS[activation]
 
         def norm() -> nn.Module:
-            return paper_lrn(size=3, alpha=5e-5, beta=0.75, k=1.0) if lrn else nn.Identity()
+            # cuda-convnet's CIFAR-10 net (layers-18pct: size 3, scale 5e-5, pow 0.75) fed raw 0-255 pixels; our
+            # inputs are normalised to unit std (about 64x smaller), so the scale grows by 64^2 to normalise as hard
+            return paper_lrn(size=3, alpha=5e-5 * 64**2, beta=0.75, k=1.0) if lrn else nn.Identity()
 
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, 32, 5, padding=2),
