@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ilsvrc.evaluate import evaluate_checkpoints
 
+    if args.batch_size < 1:
+        from ilsvrc.errors import UserError
+
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     res = evaluate_checkpoints(args.checkpoints, args.data, args.split, args.crops, args.batch_size, args.device)
     if args.format == "json":
         print(json.dumps(res, indent=2))

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ilsvrc.models import create_model, get_card
 
     card = get_card(args.model)
-    size = args.input_size or card.input_size
+    size = card.input_size if args.input_size is None else args.input_size
     if size < card.min_input_size:
         raise UserError(f"{args.model} needs an input of at least {card.min_input_size}x{card.min_input_size}")
     if args.measure:
