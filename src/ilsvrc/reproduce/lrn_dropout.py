@@ -78,9 +78,9 @@ def plot(m: dict, out: Path) -> list[str]:
         ),
         plot_curves(
             out / "dropout.png",
-            "Dropout: train (solid) vs validation error",
+            "Dropout: train (solid) vs validation (dashed) error",
             {f"{k} train": runs[k]["train_curve"] for k in ("FC, no dropout", "FC + dropout 0.5")}
-            | {f"{k} val ": runs[k]["val_curve"] for k in ("FC, no dropout", "FC + dropout 0.5")},
+            | {f"{k} val": runs[k]["val_curve"] for k in ("FC, no dropout", "FC + dropout 0.5")},
             "error (%)",
         ),
     ]

@@ -125,11 +125,12 @@ def plot_curves(
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for label, values in series.items():
-        style = "--" if any(w in label for w in ("plain", "tanh", "naive", "single", "vit")) else "-"
+        style = "--" if any(w in label for w in ("plain", "tanh", "naive", "single", "vit", " val")) else "-"
         ax.plot(range(1, len(values) + 1), [100 * v for v in values], style, label=label, linewidth=1.8)
     if hline is not None:
         ax.axhline(100 * hline, color="grey", linewidth=0.8, linestyle=":")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
