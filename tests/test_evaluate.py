@@ -16,14 +16,7 @@ from ilsvrc.evaluate import errors, evaluate_checkpoints
 from ilsvrc.predict import predict
 from ilsvrc.train import TrainConfig, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and OpenMP spin-waits make two threads crawl on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_dataset(n: int, size: int = 16, seed: int = 0) -> ArrayDataset:

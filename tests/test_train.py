@@ -23,13 +23,7 @@ from ilsvrc.train.optim import Schedule, plateau_drops
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and OpenMP spin-waits make two threads crawl on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_dataset(n: int, size: int = 16, chans: int = 3, classes: int = 4, seed: int = 0) -> ArrayDataset:
