@@ -19,7 +19,6 @@ CLAIMS: dict[str, Claim] = {
     m.CLAIM.name: m.CLAIM
     for m in (relu_vs_tanh, lrn_dropout, small_filters, bottleneck, degradation, ensemble, vit_data)
 }
-BUDGETS = ("tiny", "small", "medium", "paper")
 
 
 def get_claim(name: str) -> Claim:
@@ -54,7 +53,7 @@ def run_claim(
     except OSError as err:
         raise UserError(f"cannot create output folder {out}: {err.strerror}") from None
     start = time.perf_counter()
-    ctx = Context(setup, data, out, device=device, progress=progress)
+    ctx = Context(setup, data, device=device, progress=progress)
     try:
         measured = claim.run(ctx)
     finally:

@@ -27,12 +27,10 @@ class RunRecord:
 class Context:
     """Data and a `fit` function for one claim run; every run of a claim shares the same data."""
 
-    def __init__(
-        self, setup: Setup, data: str | None, out: Path, device: str | None = None, progress: bool = True
-    ) -> None:
+    def __init__(self, setup: Setup, data: str | None, device: str | None = None, progress: bool = True) -> None:
         from ilsvrc.data import load_dataset
 
-        self.setup, self.data, self.out, self.device, self.progress = setup, data, out, device, progress
+        self.setup, self.device, self.progress = setup, device, progress
         train_full = load_dataset(data, "train")
         val_full = load_dataset(data, "val")
         self.train_set = _take(train_full, setup.train_images, seed=0)
@@ -41,7 +39,6 @@ class Context:
         self.image_size = int(
             self.train_set.images.shape[1]
         )  # the data's own size: 32 for CIFAR, 28 for the bundled set
-        self.num_classes = len(self.train_set.classes)
         self._scratch = tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
         self.runs = 0
 
