@@ -33,6 +33,7 @@ def describe() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "commit": commit,
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other processes slow every number here
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

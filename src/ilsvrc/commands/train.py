@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--warmup-lr", type=float)
-    p.add_argument("--eval-crops", type=int, choices=[1, 10], help="crops per validation image")
+    p.add_argument("--eval-crops", type=int, choices=[1, 2, 10], help="views per validation image (2 = + mirror)")
     p.add_argument(
         "--option",
         action="append",

@@ -353,7 +353,9 @@ def ten_crop(images_float_nchw: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class EvalTransform(nn.Module):
-    """uint8 (B, H, W, C) -> normalised float32 (B, C, out, out) centre crops, or (B, 10, C, out, out) for crops=10.
+    """uint8 (B, H, W, C) -> normalised float32 (B, C, out, out) centre crops, or (B, K, C, out, out) for crops=K > 1.
+
+    crops=2: the centre crop and its mirror (flip test-time augmentation); crops=10: corners, centre and mirrors.
 
     resize: resize the shorter side to this first (antialiased bilinear), e.g. 256 for 224 crops; None keeps the
     stored size (images smaller than out_size are scaled up).
@@ -363,8 +365,8 @@ class EvalTransform(nn.Module):
         self, out_size: int, mean: Sequence[float], std: Sequence[float], *, crops: int = 1, resize: int | None = None
     ) -> None:
         super().__init__()
-        if crops not in (1, 10):
-            raise ValueError(f"crops must be 1 or 10, got {crops}")
+        if crops not in (1, 2, 10):
+            raise ValueError(f"crops must be 1, 2 or 10, got {crops}")
         self.out_size, self.crops, self.resize = int(out_size), crops, resize
         norm_scale, norm_shift = _norm_consts(mean, std)
         self.register_buffer("norm_scale", norm_scale, persistent=False)
@@ -383,7 +385,8 @@ class EvalTransform(nn.Module):
             if min(x.shape[-2:]) < self.out_size:
                 x = _resize_shorter(x, self.out_size)
             return ten_crop(x, self.out_size).contiguous()
-        return _center(x, self.out_size).contiguous()
+        x = _center(x, self.out_size)
+        return torch.stack([x, x.flip(-1)], 1) if self.crops == 2 else x.contiguous()
 
 
 class MultiScaleEval(nn.Module):

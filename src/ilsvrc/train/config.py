@@ -21,7 +21,7 @@ from ilsvrc.errors import UserError
 DEFAULT_MODEL = "resnet20"
 DEFAULT_RECIPE = "quick"
 
-SCHEDULES = ("constant", "step", "plateau", "exp", "cosine")
+SCHEDULES = ("constant", "step", "plateau", "exp", "cosine", "linear")
 AUGMENTS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "resize-crop", "center", "none")
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -173,6 +173,29 @@ RECIPES: dict[str, Recipe] = {
             "decay on norm and bias; pad-crop-flip replaces random-resized-crop for images under 64 pixels.",
         ),
         Recipe(
+            name="cifar-fast",
+            paper="Page 2018, 'How to train your ResNet' (DAWNBench CIFAR-10); Jordan 2024, '94% on CIFAR-10 in 3.29 "
+            "seconds on a single GPU', arXiv:2404.00498",
+            settings=dict(
+                optimizer="sgd",
+                lr=0.4,
+                momentum=0.9,
+                nesterov=True,
+                weight_decay=5e-4,
+                batch_size=512,
+                schedule="linear",
+                warmup_epochs=2,
+                label_smoothing=0.2,
+                epochs=10,
+                augment="pad-crop-flip",
+                pad=4,
+                eval_crops=2,
+            ),
+            note="For the speedrun_cifar net (whitened first layer, frozen BN scales, scaled logits): linear warm-up "
+            "to 0.4 over 2 epochs, then linear decay to zero; label smoothing 0.2; mirror test-time augmentation. "
+            "Not a paper's ImageNet recipe: the fastest route to 90-94% CIFAR-10 accuracy on a CPU.",
+        ),
+        Recipe(
             name="quick",
             paper="The 'modern' recipe shortened for a few-minute CPU run (the default of 'ilsvrc train')",
             settings=dict(
@@ -227,6 +250,7 @@ _DEFAULTS: dict[str, Any] = dict(
     jitter=(256, 512),
     pca_std=0.0,
     epochs=10,
+    eval_crops=1,
 )
 
 
@@ -273,7 +297,7 @@ class TrainConfig:
 
     schedule: str | None = None
     """'constant', 'step' (x gamma at milestones), 'plateau' (x gamma when val error stops improving), 'exp'
-    (x exp_gamma every exp_every_epochs), or 'cosine' (to zero)."""
+    (x exp_gamma every exp_every_epochs), 'cosine' (to zero) or 'linear' (to zero)."""
     milestones: tuple[float, ...] | None = None
     """Step schedule: fractions of the run's length at which the lr is multiplied by gamma."""
     gamma: float | None = None
@@ -323,8 +347,8 @@ class TrainConfig:
 
     eval_every: int = 1
     """Evaluate on the validation set every N epochs (and always at the end)."""
-    eval_crops: int = 1
-    """Crops per validation image (1 or 10)."""
+    eval_crops: int | None = None
+    """Views per validation image: 1 (centre), 2 (centre and its mirror) or 10 (corners, centre, mirrors)."""
     log_every: int = 50
     """Read the running loss/accuracy (one host sync) every N optimizer steps."""
     checkpoint_every: int = 500
@@ -373,7 +397,7 @@ class TrainConfig:
         _check(all(0 < m < 1 for m in self.milestones or ()), "milestones are fractions of the run in (0, 1)")
         _check(self.label_smoothing is None or 0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
         _check(self.ema is None or 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}")
-        _check(self.eval_crops in (1, 10), f"eval_crops must be 1 or 10, got {self.eval_crops}")
+        _check(self.eval_crops in (None, 1, 2, 10), f"eval_crops must be 1, 2 or 10, got {self.eval_crops}")
         _check(self.eval_every >= 1 and self.log_every >= 1, "eval_every and log_every must be >= 1")
         _check(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
         _check(self.device in (None, "cpu", "cuda") or str(self.device).startswith("cuda:"), "device: cpu or cuda")

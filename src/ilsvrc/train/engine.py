@@ -56,6 +56,8 @@ class TrainResult:
     """The trained network (the EMA/Polyak weights when EMA is on), in eval mode."""
     config: TrainConfig = field(repr=False, default=None)  # type: ignore[assignment]
     out: Path | None = None
+    step_times: list[float] = field(repr=False, default_factory=list)
+    """time.monotonic() after each optimizer step of this process (host time: on CUDA it runs ahead of the GPU)."""
 
 
 class EMA:
@@ -150,6 +152,16 @@ def _resolve_sizes(cfg: TrainConfig, side: int) -> tuple[int, int | None, str]:
         augment = "pad-crop-flip"  # 8%-area crops destroy tiny images; CIFAR-style augmentation instead
     small = augment in ("pad-crop-flip", "center", "none") and side == size
     return size, (None if small else round(size * 256 / 224)), augment
+
+
+def _init_from_data(model: nn.Module, train_set: Any, transform: Any, device: torch.device) -> None:
+    """Data-dependent initialisation (e.g. a whitening first layer) from the first training images.
+
+    The same images on every rank and no random numbers drawn, so DDP ranks agree and resume stays exact.
+    """
+    side = train_set.images.shape[1]
+    n = min(len(train_set), max(64, 5_000_000 // (side * side)))  # about 5,000 CIFAR-sized images at most
+    model.init_from_data(transform(torch.as_tensor(train_set.images[:n]).to(device)))
 
 
 def _batch_sums(logp: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -291,7 +303,7 @@ def _run(
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise UserError(f"batch size {cfg.batch_size} is larger than the training set ({len(train_set)} images)")
-    eval_batch = max(rank_batch, 64) if cfg.eval_crops == 1 else max(8, rank_batch // 10)
+    eval_batch = max(rank_batch, 64) if cfg.eval_crops == 1 else max(8, rank_batch // cfg.eval_crops)
     val_loader = BatchLoader(val_set, eval_batch, shuffle=False, rank=dist.rank, world_size=dist.world_size)
     if cfg.max_steps is not None:
         total_steps = max(1, round(cfg.max_steps * cfg.budget)) if cfg.max_steps > 0 else 0
@@ -321,6 +333,8 @@ def _run(
     # ----- model, EMA, optimizer, precision
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run with this seed
     raw = create_model(cfg.model, num_classes=num_classes, in_chans=in_chans, **cfg.model_options).to(device)
+    if resume_state is None and hasattr(raw, "init_from_data"):
+        _init_from_data(raw, train_set, EvalTransform(size, mean, std, resize=eval_resize).to(device), device)
     if cfg.channels_last:
         raw = raw.to(memory_format=torch.channels_last)
     fingerprint = _fingerprint(cfg, raw, num_classes, in_chans, size)
@@ -452,6 +466,7 @@ def _run(
     eval_model = ema.module if ema is not None else raw
     lr = schedule.lr_at(step, val_errors)
     seg_start, seg_images = time.monotonic(), 0  # throughput of the current epoch segment
+    step_times: list[float] = []
     interrupt: Interrupted | None = None
     last_info: dict[str, Any] = {}
     stopped = False
@@ -500,6 +515,7 @@ def _run(
                 if ema is not None:
                     ema.update(raw)
                 step += 1
+                step_times.append(time.monotonic())
                 seg_images += labels.numel() * dist.world_size
                 images_seen += labels.numel() * dist.world_size
 
@@ -630,4 +646,4 @@ def _run(
     if interrupt is not None:
         raise interrupt
     eval_model.eval()
-    return TrainResult(summary=summary, history=history, model=eval_model, config=cfg, out=out)
+    return TrainResult(summary=summary, history=history, model=eval_model, config=cfg, out=out, step_times=step_times)

@@ -77,10 +77,12 @@ class Schedule:
             return self.lr * self.gamma ** plateau_drops(
                 val_errors, self.plateau_patience, self.plateau_drops, self.plateau_threshold
             )
+        span = max(1, self.total_steps - self.warmup)
+        t = min(1.0, (step - self.warmup) / span)
         if self.kind == "cosine":
-            span = max(1, self.total_steps - self.warmup)
-            t = min(1.0, (step - self.warmup) / span)
             return 0.5 * self.lr * (1 + math.cos(math.pi * t))
+        if self.kind == "linear":  # with warm-up: the triangular "one-cycle" shape of the CIFAR speed runs
+            return self.lr * (1 - t)
         raise ValueError(f"unknown schedule {self.kind!r}")
 
 

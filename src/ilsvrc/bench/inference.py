@@ -1,0 +1,67 @@
+"""The inference suite: eval-mode images/s of our models against torchvision's builders of the same network.
+
+Ours runs as the toolkit serves it (channels_last, `torch.inference_mode`); torchvision's as a user calls it
+(default memory format, `torch.no_grad`). Runs are interleaved; each keeps the median of `steps` batches,
+and the best of `repeats` such runs is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from ilsvrc.bench.machine import describe
+
+DEFAULT_MODELS = ["resnet18", "resnet50_v1_5", "vgg16", "alexnet_tv", "vit_b16"]
+
+
+def _median_images_per_s(model: torch.nn.Module, x: torch.Tensor, steps: int, context) -> float:
+    times = []
+    with context():
+        model(x)  # warm-up: weight prepacking, thread pool
+        for _ in range(steps):
+            t = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t)
+    return x.shape[0] / statistics.median(times)
+
+
+def run_inference(
+    models: list[str] | None = None, batch_size: int = 16, steps: int = 5, repeats: int = 2, log=print
+) -> dict:
+    import torchvision
+
+    from ilsvrc.models import get_card, load_torchvision
+
+    rows = []
+    for name in models or DEFAULT_MODELS:
+        card = get_card(name)
+        if card.torchvision is None:
+            log(f"{name}: torchvision has no builder with the same layout; skipped")
+            continue
+        size = card.input_size
+        reference = getattr(torchvision.models, card.torchvision)().eval()
+        ours = load_torchvision(name, reference.state_dict()).eval().to(memory_format=torch.channels_last)
+        x = torch.randn(batch_size, 3, size, size)
+        x_last = x.contiguous(memory_format=torch.channels_last)
+        mine, theirs = [], []
+        for _ in range(repeats):
+            mine.append(_median_images_per_s(ours, x_last, steps, torch.inference_mode))
+            theirs.append(_median_images_per_s(reference, x, steps, torch.no_grad))
+        row = {
+            "model": name,
+            "torchvision": card.torchvision,
+            "input_size": size,
+            "batch_size": batch_size,
+            "ilsvrc_images_per_s": max(mine),
+            "torchvision_images_per_s": max(theirs),
+        }
+        row["speedup"] = row["ilsvrc_images_per_s"] / row["torchvision_images_per_s"]
+        rows.append(row)
+        log(
+            f"{name:>16s} @{size}: ilsvrc {row['ilsvrc_images_per_s']:8.1f}  torchvision "
+            f"{row['torchvision_images_per_s']:8.1f} img/s  x{row['speedup']:.2f}"
+        )
+    return {"suite": "inference", "machine": describe(), "rows": rows}

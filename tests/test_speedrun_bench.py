@@ -1,0 +1,94 @@
+"""The cifar-fast recipe's pieces (whitening net, linear schedule, mirror TTA) and the bench suites' plumbing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ilsvrc.bench.models import Case, run_models
+from ilsvrc.data import EvalTransform, load_dataset
+from ilsvrc.models import create_model
+from ilsvrc.train import TrainConfig, train
+from ilsvrc.train.optim import Schedule
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_whitening_layer_decorrelates_real_image_patches():
+    data = load_dataset(None, "train")  # the bundled Fashion-MNIST: real pixels
+    x = EvalTransform(28, data.mean, data.std)(data.images[:500])
+    net = create_model("speedrun_cifar", in_chans=1).eval()
+    net.init_from_data(x)
+    with torch.no_grad():
+        y = net.whiten(x) - net.whiten.bias.view(1, -1, 1, 1)
+    half = y[:, :4].permute(0, 2, 3, 1).reshape(-1, 4)  # the eigenvector filters; the rest are their negatives
+    cov = torch.cov(half.T)
+    assert torch.allclose(cov, torch.eye(4), atol=0.05), cov
+    assert torch.allclose(y[:, 4:], -y[:, :4], atol=1e-5)
+    assert not net.whiten.weight.requires_grad  # frozen: the optimiser never sees it
+
+
+def test_speedrun_net_starts_near_identity_and_counts_its_costs():
+    from ilsvrc.models.costs import model_costs
+
+    net = create_model("speedrun_cifar", widths=(16, 32, 32))
+    conv = net.groups[0][0]
+    assert torch.equal(conv.weight[:16, :, 1, 1], torch.eye(16, 24))  # Dirac filters for the first 16 outputs
+    assert create_model("speedrun_cifar")(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert model_costs("speedrun_cifar", 32)["macs"] == pytest.approx(118.1e6, rel=0.01)
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    cfg = TrainConfig(recipe="cifar-fast").resolve()
+    s = Schedule.from_config(cfg, total_steps=100, steps_per_epoch=10)
+    lrs = [s.lr_at(t) for t in range(101)]
+    assert lrs[19] == pytest.approx(0.4) and max(lrs) == pytest.approx(0.4)
+    assert lrs[0] < lrs[10] < lrs[19] and lrs[20] > lrs[60] > lrs[99] > 0
+    assert lrs[100] == 0.0
+
+
+def test_mirror_tta_gives_the_image_and_its_flip():
+    images = torch.randint(0, 255, (3, 32, 32, 3), dtype=torch.uint8)
+    views = EvalTransform(32, (0.5,) * 3, (0.2,) * 3, crops=2)(images)
+    assert views.shape == (3, 2, 3, 32, 32)
+    assert torch.equal(views[:, 1], views[:, 0].flip(-1))
+
+
+def test_engine_initialises_from_data_and_records_step_times(tmp_path):
+    data = load_dataset(None, "train").subset(torch.arange(256))
+    cfg = TrainConfig(
+        model="speedrun_cifar",
+        recipe="cifar-fast",
+        model_options={"widths": [8, 16, 16]},
+        batch_size=32,
+        max_steps=6,
+        out=str(tmp_path / "run"),
+        progress=False,
+        tensorboard=False,
+    )
+    result = train(cfg, data, data.subset(torch.arange(64)))
+    assert len(result.step_times) == 6 and result.step_times == sorted(result.step_times)
+    assert result.summary["val_top1_error"] is not None
+    assert result.model.whiten.weight.abs().sum() > 0  # set from the data (the constructor leaves it random)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 6
+
+
+def test_models_suite_times_both_loops_on_real_cifar(shared_data):
+    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    res = run_models([Case("resnet20", 32, 16, "cifar", steps=2, warmup=1)], cifar=str(cifar), repeats=1, log=lambda *a: None)
+    (row,) = res["rows"]
+    assert row["ilsvrc_images_per_s"] > 0 and row["plain_images_per_s"] > 0
+    assert row["speedup"] == pytest.approx(row["ilsvrc_images_per_s"] / row["plain_images_per_s"])
+    assert res["machine"]["cores"] >= 1 and "commit" in res["machine"]
+
+
+def test_models_suite_without_data_is_a_one_line_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ilsvrc", "bench", "--suite", "models"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--cifar" in proc.stderr
