@@ -20,6 +20,17 @@ step ilsvrc bench --suite mfu --device cuda --amp --models resnet50 vgg16 resnet
   --steps 10 --json "$out/gpu-mfu-bf16.json"
 step ilsvrc bench --suite mfu --device cuda --amp --compile --models resnet50 --batch-size 128 --steps 10 \
   --json "$out/gpu-mfu-bf16-compile.json"
+step ilsvrc bench --suite inference --device cuda --batch-size 64 --steps 10 --json "$out/gpu-inference.json"
+cifar=${CIFAR:-../shared/data/cifar10/cifar-10-batches-py}
+folder=${FOLDER:-../shared/data/imagenette224/train}
+if [ -d "$cifar" ] && [ -d "$folder" ]; then
+  step ilsvrc bench --suite models --device cuda --amp --cifar "$cifar" --data "$folder" --repeats 2 \
+    --json "$out/gpu-models.json"
+  step python benchmarks/time_to_accuracy.py --cifar "$cifar" --target 0.94 --epochs 10 --amp \
+    --out "$out/gpu-tta-run" --json "$out/gpu-tta-94.json"
+else
+  echo "no CIFAR-10 / ImageFolder data beside the checkout: models suite and time-to-accuracy skipped"
+fi
 step torchrun --standalone --nproc_per_node=1 -m ilsvrc train resnet20 --device cuda --amp --channels-last \
   --epochs 2 --out "$out/gpu-ddp-run"
 step python -m ilsvrc train --device cuda --amp --channels-last --compile --out "$out/gpu-default-run"

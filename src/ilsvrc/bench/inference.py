@@ -17,19 +17,31 @@ from ilsvrc.bench.machine import describe
 DEFAULT_MODELS = ["resnet18", "resnet50_v1_5", "vgg16", "alexnet_tv", "vit_b16"]
 
 
+def _sync(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+
+
 def _median_images_per_s(model: torch.nn.Module, x: torch.Tensor, steps: int, context) -> float:
     times = []
     with context():
-        model(x)  # warm-up: weight prepacking, thread pool
+        model(x)  # warm-up: weight prepacking, thread pool, cuDNN autotuning
         for _ in range(steps):
+            _sync(x)
             t = time.perf_counter()
             model(x)
+            _sync(x)
             times.append(time.perf_counter() - t)
     return x.shape[0] / statistics.median(times)
 
 
 def run_inference(
-    models: list[str] | None = None, batch_size: int = 16, steps: int = 5, repeats: int = 2, log=print
+    models: list[str] | None = None,
+    batch_size: int = 16,
+    steps: int = 5,
+    repeats: int = 2,
+    device: str = "cpu",
+    log=print,
 ) -> dict:
     import torchvision
 
@@ -43,8 +55,9 @@ def run_inference(
             continue
         size = card.input_size
         reference = getattr(torchvision.models, card.torchvision)().eval()
-        ours = load_torchvision(name, reference.state_dict()).eval().to(memory_format=torch.channels_last)
-        x = torch.randn(batch_size, 3, size, size)
+        ours = load_torchvision(name, reference.state_dict()).eval().to(device, memory_format=torch.channels_last)
+        reference = reference.to(device)
+        x = torch.randn(batch_size, 3, size, size, device=device)
         x_last = x.contiguous(memory_format=torch.channels_last)
         mine, theirs = [], []
         for _ in range(repeats):
@@ -64,4 +77,4 @@ def run_inference(
             f"{name:>16s} @{size}: ilsvrc {row['ilsvrc_images_per_s']:8.1f}  torchvision "
             f"{row['torchvision_images_per_s']:8.1f} img/s  x{row['speedup']:.2f}"
         )
-    return {"suite": "inference", "machine": describe(), "rows": rows}
+    return {"suite": "inference", "machine": describe(), "device": device, "rows": rows}

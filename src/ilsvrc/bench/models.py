@@ -94,14 +94,21 @@ def plain_model(case: Case, num_classes: int) -> torch.nn.Module:
     return create_model(case.model, num_classes=num_classes)
 
 
-def plain_images_per_s(case: Case, sources: dict[str, Any], num_classes: int) -> float:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_images_per_s(case: Case, sources: dict[str, Any], num_classes: int, device: str = "cpu") -> float:
     """A user's eager loop; the clock starts after `warmup` steps (worker start-up is not throughput)."""
     torch.manual_seed(0)
-    model = plain_model(case, num_classes).train()
+    dev = torch.device(device)
+    model = plain_model(case, num_classes).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     loader = plain_loader(case, sources)
     running, t0, step = 0.0, 0.0, 0
     for x, y in loader:
+        x, y = x.to(dev), y.to(dev)
         out = model(x)
         logits = out[0] if isinstance(out, (tuple, list)) else out
         loss = F.cross_entropy(logits, y)
@@ -111,16 +118,25 @@ def plain_images_per_s(case: Case, sources: dict[str, Any], num_classes: int) ->
         running += loss.item()
         step += 1
         if step == case.warmup:
+            _sync(dev)
             t0 = time.perf_counter()
         if step == case.warmup + case.steps:
             break
     if step < case.warmup + case.steps:
         raise ValueError(f"{case.model}: the data give {step} batches, fewer than warm-up + timed steps")
+    _sync(dev)  # loss.item() already waited for the last step; kept for loops that do not call it
     return case.steps * case.batch / (time.perf_counter() - t0)
 
 
 def engine_images_per_s(
-    case: Case, train_set: Any, val_set: Any, *, channels_last: bool = True, compile: bool = False
+    case: Case,
+    train_set: Any,
+    val_set: Any,
+    *,
+    channels_last: bool = True,
+    compile: bool = False,
+    amp: bool = False,
+    device: str = "cpu",
 ) -> float:
     """`ilsvrc.train.train` for warm-up + timed steps; images/s from the engine's own step end times."""
     from ilsvrc.train import TrainConfig, train
@@ -137,6 +153,8 @@ def engine_images_per_s(
             input_size=case.size,
             channels_last=channels_last,
             compile=compile,
+            amp=amp,
+            device=device,
             checkpoint_every=0,
             progress=False,
             tensorboard=False,
@@ -164,6 +182,8 @@ def run_models(
     folder: str | None = None,
     repeats: int = 3,
     compile: bool = False,
+    amp: bool = False,
+    device: str = "cpu",
     log: Any = print,
 ) -> dict:
     """Interleaved plain/ilsvrc runs per case; cases whose data were not given are skipped with a note."""
@@ -188,8 +208,8 @@ def run_models(
             sources = {"cifar": cifar_set, "folder": folder}
             ours, plain = [], []
             for r in range(repeats):
-                ours.append(engine_images_per_s(case, train_set, val_set, compile=compile))
-                plain.append(plain_images_per_s(case, sources, len(train_set.classes)))
+                ours.append(engine_images_per_s(case, train_set, val_set, compile=compile, amp=amp, device=device))
+                plain.append(plain_images_per_s(case, sources, len(train_set.classes), device))
                 log(
                     f"  {case.model}@{case.size} run {r + 1}/{repeats}: "
                     f"ilsvrc {ours[-1]:.1f}, plain {plain[-1]:.1f} img/s"
@@ -214,7 +234,9 @@ def run_models(
         "loss.item() per step; torchvision's model for " + ", ".join(sorted(TORCHVISION_SAME)),
         "ilsvrc": "ilsvrc.train.train on packed uint8 data, batched augmentation, channels_last"
         + (", torch.compile" if compile else "")
-        + ", foreach SGD",
+        + (", bf16 autocast" if amp else "")
+        + (", fused SGD" if device == "cuda" else ", foreach SGD"),
+        "device": device,
         "repeats": repeats,
         "rows": results,
         "skipped": skipped,

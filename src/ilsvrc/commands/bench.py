@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=3, help="interleaved runs per case (models suite; median)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (mfu)")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (mfu; models: the engine's side)")
     p.add_argument("--json", help="write the results to this JSON file")
     p.set_defaults(func=run)
 
@@ -68,7 +68,15 @@ def run(args: argparse.Namespace) -> int:
         if args.data is None and args.cifar is None:
             raise UserError("--suite models trains on real images: give --cifar DIR and/or --data IMAGEFOLDER")
         cases = [c for c in DEFAULT_CASES if not args.models or c.model in args.models]
-        results = run_models(cases, cifar=args.cifar, folder=args.data, repeats=args.repeats, compile=args.compile)
+        results = run_models(
+            cases,
+            cifar=args.cifar,
+            folder=args.data,
+            repeats=args.repeats,
+            compile=args.compile,
+            amp=args.amp,
+            device=args.device,
+        )
     elif args.suite == "data":
         from ilsvrc.bench.data import run_data
 
@@ -78,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.suite == "inference":
         from ilsvrc.bench.inference import run_inference
 
-        results = run_inference(args.models, args.batch_size, args.steps)
+        results = run_inference(args.models, args.batch_size, args.steps, device=args.device)
     else:
         from ilsvrc.bench.memory import run_memory
 
