@@ -1,4 +1,4 @@
-"""Scoring checkpoints the way the papers did: top-1/top-5 error, 1 or 10 crops, ensembles of averaged softmax."""
+"""Scoring checkpoints the way the papers did: top-1/top-5 error, 1, 2 or 10 crops, ensembles of averaged softmax."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def evaluate_checkpoints(
     """
     from ilsvrc.data import BatchLoader, load_dataset
 
-    if crops not in (1, 10):
-        raise UserError(f"--crops must be 1 or 10, got {crops}")
+    if crops not in (1, 2, 10):
+        raise UserError(f"--crops must be 1, 2 or 10, got {crops}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     ds = dataset if dataset is not None else load_dataset(data, split)
     members, all_probs, labels, classes = [], [], None, None

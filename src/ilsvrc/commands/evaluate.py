@@ -1,4 +1,4 @@
-"""`ilsvrc evaluate`: top-1/top-5 error of checkpoints (1 or 10 crops), and of their ensemble."""
+"""`ilsvrc evaluate`: top-1/top-5 error of checkpoints (1, 2 or 10 crops), and of their ensemble."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--crops",
         type=int,
         default=1,
-        choices=[1, 10],
-        help="1 centre crop or 10 crops (corners, centre and their mirrors; AlexNet/GoogLeNet/ResNet)",
+        choices=[1, 2, 10],
+        help="1 centre crop, 2 (centre and its mirror) or 10 crops (corners, centre and their mirrors; "
+        "AlexNet/GoogLeNet/ResNet)",
     )
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--device", choices=["cpu", "cuda"])
