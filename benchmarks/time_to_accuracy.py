@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--widths", type=int, nargs=3, default=[64, 256, 256], help="speedrun_cifar's three widths")
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--lr", type=float, default=None, help="peak lr (default: the recipe's)")
+    ap.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's (2)")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        warmup_epochs=args.warmup_epochs,
         model_options={"widths": list(args.widths)},
         channels_last=True,
         amp=args.amp,

@@ -46,9 +46,22 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
     cfg = TrainConfig(recipe="cifar-fast").resolve()
     s = Schedule.from_config(cfg, total_steps=100, steps_per_epoch=10)
     lrs = [s.lr_at(t) for t in range(101)]
-    assert lrs[19] == pytest.approx(0.4) and max(lrs) == pytest.approx(0.4)
+    assert lrs[19] == pytest.approx(0.75) and max(lrs) == pytest.approx(0.75)
     assert lrs[0] < lrs[10] < lrs[19] and lrs[20] > lrs[60] > lrs[99] > 0
     assert lrs[100] == 0.0
+
+
+def test_bias_lr_scale_multiplies_the_lr_of_1d_parameters_only():
+    from ilsvrc.train.optim import build_optimizer, set_lr
+
+    net = create_model("speedrun_cifar", widths=(8, 16, 16))
+    cfg = TrainConfig(recipe="cifar-fast").resolve()
+    opt = build_optimizer(net, cfg, torch.device("cpu"))
+    set_lr(opt, 0.5)
+    weights, flat = opt.param_groups
+    assert weights["lr"] == 0.5 and flat["lr"] == 0.5 * 64
+    assert all(p.ndim > 1 for p in weights["params"]) and all(p.ndim == 1 for p in flat["params"])
+    assert flat["weight_decay"] * flat["lr"] == pytest.approx(weights["weight_decay"] * weights["lr"])
 
 
 def test_mirror_tta_gives_the_image_and_its_flip():
@@ -79,7 +92,8 @@ def test_engine_initialises_from_data_and_records_step_times(tmp_path):
 
 def test_models_suite_times_both_loops_on_real_cifar(shared_data):
     cifar = shared_data / "cifar10" / "cifar-10-batches-py"
-    res = run_models([Case("resnet20", 32, 16, "cifar", steps=2, warmup=1)], cifar=str(cifar), repeats=1, log=lambda *a: None)
+    case = Case("resnet20", 32, 16, "cifar", steps=2, warmup=1)
+    res = run_models([case], cifar=str(cifar), repeats=1, log=lambda *a: None)
     (row,) = res["rows"]
     assert row["ilsvrc_images_per_s"] > 0 and row["plain_images_per_s"] > 0
     assert row["speedup"] == pytest.approx(row["ilsvrc_images_per_s"] / row["plain_images_per_s"])

@@ -178,22 +178,25 @@ RECIPES: dict[str, Recipe] = {
             "seconds on a single GPU', arXiv:2404.00498",
             settings=dict(
                 optimizer="sgd",
-                lr=0.4,
-                momentum=0.9,
+                lr=0.75,
+                momentum=0.85,
                 nesterov=True,
-                weight_decay=5e-4,
+                weight_decay=1.3e-3,
+                bias_lr_scale=64.0,
                 batch_size=512,
                 schedule="linear",
                 warmup_epochs=2,
                 label_smoothing=0.2,
                 epochs=10,
                 augment="pad-crop-flip",
-                pad=4,
+                pad=2,
                 eval_crops=2,
             ),
-            note="For the speedrun_cifar net (whitened first layer, frozen BN scales, scaled logits): linear warm-up "
-            "to 0.4 over 2 epochs, then linear decay to zero; label smoothing 0.2; mirror test-time augmentation. "
-            "Not a paper's ImageNet recipe: the fastest route to 90-94% CIFAR-10 accuracy on a CPU.",
+            note="For the speedrun_cifar net (whitened first layer, frozen BN scales, logits x 1/9): Nesterov SGD "
+            "(momentum 0.85) at 0.75 per 512 images, 64x the lr for biases, weight decay 1.3e-3 (Jordan's per-image "
+            "hyperparameters written for a mean loss); linear warm-up over 2 epochs, then linear decay to zero; "
+            "2-pixel translations and flips; label smoothing 0.2; mirror test-time augmentation. Not a paper's "
+            "ImageNet recipe: the fastest route to 90-94% CIFAR-10 accuracy on a CPU.",
         ),
         Recipe(
             name="quick",
@@ -227,6 +230,7 @@ _DEFAULTS: dict[str, Any] = dict(
     weight_decay=1e-4,
     nesterov=False,
     no_wd_norm_bias=False,
+    bias_lr_scale=1.0,
     batch_size=128,
     schedule="cosine",
     milestones=(),
@@ -294,6 +298,8 @@ class TrainConfig:
     """Nesterov momentum for SGD."""
     no_wd_norm_bias: bool | None = None
     """Exempt normalisation weights and all biases from weight decay."""
+    bias_lr_scale: float | None = None
+    """Learning-rate multiplier of normalisation weights and biases (their weight decay is divided by it)."""
 
     schedule: str | None = None
     """'constant', 'step' (x gamma at milestones), 'plateau' (x gamma when val error stops improving), 'exp'

@@ -103,18 +103,28 @@ def plateau_drops(val_errors: Sequence[float], patience: int, max_drops: int, th
     return drops
 
 
-def param_groups(model: nn.Module, weight_decay: float, no_wd_norm_bias: bool) -> list[dict]:
-    """One group, or two when norm weights and biases are exempt from weight decay (1-d parameters)."""
+def param_groups(
+    model: nn.Module, weight_decay: float, no_wd_norm_bias: bool, bias_lr_scale: float = 1.0
+) -> list[dict]:
+    """One group, or two when 1-d parameters (norm weights, biases) are treated apart.
+
+    no_wd_norm_bias: no weight decay on them. bias_lr_scale: their lr is this many times the schedule's, and
+    their weight decay is divided by it, so each step shrinks them by the same fraction as the other weights.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
-    if not no_wd_norm_bias:
+    if not no_wd_norm_bias and bias_lr_scale == 1.0:
         return [{"params": params, "weight_decay": weight_decay}]
     decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    flat = [p for p in params if p.ndim <= 1]
+    flat_wd = 0.0 if no_wd_norm_bias else weight_decay / bias_lr_scale
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": flat, "weight_decay": flat_wd, "lr_scale": bias_lr_scale},
+    ]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay, cfg.no_wd_norm_bias)
+    groups = param_groups(model, cfg.weight_decay, cfg.no_wd_norm_bias, cfg.bias_lr_scale)
     # fused kernels on CUDA; foreach (multi-tensor) on CPU. Both give the same maths as the for-loop.
     impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.optimizer == "adamw":
@@ -124,4 +134,4 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
