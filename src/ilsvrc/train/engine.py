@@ -247,7 +247,7 @@ def train(
         if not last.is_file():
             raise UserError(f"nothing to resume: {last} does not exist")
         resume_state = ckpt_io.load(last)
-        saved = TrainConfig.from_dict(resume_state["config"])
+        saved = TrainConfig.from_dict(resume_state["config"]).resolve()  # fields added since it was saved
         cfg = saved.replace(**{k: getattr(cfg, k) for k in RUN_CONTROL})
 
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
