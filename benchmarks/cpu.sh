@@ -12,7 +12,7 @@ step ilsvrc bench --suite models --cifar "$cifar" --data "$folder" --json "$out/
 step ilsvrc bench --suite models --amp --models resnet20 resnet18 --cifar "$cifar" --data "$folder" \
   --json "$out/models_cpu_bf16.json"
 step ilsvrc bench --suite mfu --models resnet50 vgg16 resnet18 googlenet alexnet resnet20 --json "$out/mfu.json"
-step ilsvrc bench --suite inference --json "$out/inference.json"
+step ilsvrc bench --suite inference --steps 5 --json "$out/inference.json"
 step ilsvrc bench --suite memory --json "$out/memory.json"
 step ilsvrc bench --suite data --data "$folder" --json "$out/data_64.json"
 step python benchmarks/profile_step.py resnet20 --size 32 --batch-size 128 --out "$out/profile_resnet20_32.txt"
