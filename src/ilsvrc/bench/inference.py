@@ -7,32 +7,10 @@ and the best of `repeats` such runs is reported.
 
 from __future__ import annotations
 
-import statistics
-import time
-
-import torch
-
 from ilsvrc.bench.machine import describe
+from ilsvrc.bench.throughput import inference_images_per_s
 
 DEFAULT_MODELS = ["resnet18", "resnet50_v1_5", "vgg16", "alexnet_tv", "vit_b16"]
-
-
-def _sync(x: torch.Tensor) -> None:
-    if x.is_cuda:
-        torch.cuda.synchronize(x.device)
-
-
-def _median_images_per_s(model: torch.nn.Module, x: torch.Tensor, steps: int, context) -> float:
-    times = []
-    with context():
-        model(x)  # warm-up: weight prepacking, thread pool, cuDNN autotuning
-        for _ in range(steps):
-            _sync(x)
-            t = time.perf_counter()
-            model(x)
-            _sync(x)
-            times.append(time.perf_counter() - t)
-    return x.shape[0] / statistics.median(times)
 
 
 def run_inference(
@@ -55,14 +33,11 @@ def run_inference(
             continue
         size = card.input_size
         reference = getattr(torchvision.models, card.torchvision)().eval()
-        ours = load_torchvision(name, reference.state_dict()).eval().to(device, memory_format=torch.channels_last)
-        reference = reference.to(device)
-        x = torch.randn(batch_size, 3, size, size, device=device)
-        x_last = x.contiguous(memory_format=torch.channels_last)
+        ours = load_torchvision(name, reference.state_dict())
         mine, theirs = [], []
         for _ in range(repeats):
-            mine.append(_median_images_per_s(ours, x_last, steps, torch.inference_mode))
-            theirs.append(_median_images_per_s(reference, x, steps, torch.no_grad))
+            mine.append(inference_images_per_s(ours, size, batch_size, steps, device, inference_mode=True))
+            theirs.append(inference_images_per_s(reference, size, batch_size, steps, device, channels_last=False))
         row = {
             "model": name,
             "torchvision": card.torchvision,

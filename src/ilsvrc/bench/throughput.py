@@ -61,25 +61,33 @@ def train_images_per_s(
     return batch_size / statistics.median(times)
 
 
-@torch.no_grad()
 def inference_images_per_s(
-    model: nn.Module, input_size: int, batch_size: int, steps: int = 5, device: str = "cpu", channels_last: bool = True
+    model: nn.Module,
+    input_size: int,
+    batch_size: int,
+    steps: int = 5,
+    device: str = "cpu",
+    channels_last: bool = True,
+    inference_mode: bool = False,
 ) -> float:
-    """Median images/s of eval-mode forward passes on random data (works for any nn.Module)."""
+    """Median images/s of eval-mode forward passes on random data (works for any nn.Module).
+
+    Runs under `torch.no_grad`, or `torch.inference_mode` when asked (as the toolkit serves its own models)."""
     dev = torch.device(device)
     model = model.to(dev).eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     x = torch.randn(batch_size, 3, input_size, input_size, device=dev).to(memory_format=fmt)
-    model(x)
     times = []
-    for _ in range(steps):
-        _sync(dev)
-        t = time.perf_counter()
-        model(x)
-        _sync(dev)
-        times.append(time.perf_counter() - t)
+    with torch.inference_mode() if inference_mode else torch.no_grad():
+        model(x)  # warm-up: weight prepacking, thread pool, cuDNN autotuning
+        for _ in range(steps):
+            _sync(dev)
+            t = time.perf_counter()
+            model(x)
+            _sync(dev)
+            times.append(time.perf_counter() - t)
     return batch_size / statistics.median(times)
 
 
