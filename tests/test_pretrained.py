@@ -1,0 +1,95 @@
+"""Published weights through torchvision's API, offline: the test writes the 'downloaded' file itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+import torch
+import torchvision
+
+from ilsvrc.errors import UserError
+from ilsvrc.models import create_model, pretrained
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def _publish(folder, monkeypatch):
+    """Write torchvision resnet18 weights as the cache file of a weights entry whose hash prefix matches them."""
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18().eval()
+    folder.mkdir(parents=True)
+    staging = folder / "staging.pth"
+    torch.save(reference.state_dict(), staging)
+    prefix = hashlib.sha256(staging.read_bytes()).hexdigest()[:8]
+    staging.rename(folder / f"resnet18-{prefix}.pth")
+    real = pretrained.weights_info("resnet18")
+    fake = dataclasses.replace(real, url=f"https://example.invalid/models/resnet18-{prefix}.pth")
+    monkeypatch.setattr(pretrained, "weights_info", lambda name, tag=pretrained.DEFAULT_TAG: fake)
+    return reference
+
+
+def test_weights_info_carries_preprocessing_and_published_accuracy():
+    info = pretrained.weights_info("resnet50_v1_5")
+    assert (info.resize_size, info.crop_size, info.interpolation) == (256, 224, "bilinear")
+    assert info.top1 == pytest.approx(76.13) and info.crop_pct == pytest.approx(0.875)
+    assert info.file_name.startswith("resnet50-") and info.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert set(pretrained.PRETRAINED) >= {"alexnet_tv", "vgg16_bn", "resnet152_v1_5", "vit_b16"}
+
+
+def test_cached_weights_give_torchvision_outputs(torch_home, monkeypatch):
+    reference = _publish(torch_home, monkeypatch)
+    model = create_model("resnet18", weights="torchvision").eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-5)
+    assert model.pretrained.top1 > 60
+
+
+def test_fine_tuning_keeps_the_backbone_and_makes_a_new_head(torch_home, monkeypatch):
+    reference = _publish(torch_home, monkeypatch)
+    model = create_model("resnet18", num_classes=10, weights="torchvision")
+    assert model.fc.out_features == 10
+    assert torch.equal(model.conv1.weight, reference.conv1.weight)
+    assert torch.equal(model.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
+
+
+def test_a_file_with_the_wrong_hash_is_refused(torch_home):
+    info = pretrained.weights_info("resnet18")
+    torch_home.mkdir(parents=True)
+    torch.save({"fc.weight": torch.zeros(1)}, torch_home / info.file_name)
+    with pytest.raises(UserError, match="is not torchvision's file"):
+        create_model("resnet18", weights="torchvision")
+
+
+def test_offline_names_the_file_and_the_folder(torch_home, monkeypatch, tmp_path):
+    real = pretrained.weights_info("resnet18")
+    unreachable = dataclasses.replace(real, url=f"file://{tmp_path}/nowhere/{real.file_name}")
+    monkeypatch.setattr(pretrained, "weights_info", lambda name, tag=pretrained.DEFAULT_TAG: unreachable)
+    with pytest.raises(UserError) as err:
+        create_model("resnet18", weights="torchvision")
+    message = str(err.value)
+    assert real.file_name in message and str(torch_home) in message and "TORCH_HOME" in message
+    assert "\n" not in message
+
+
+def test_names_without_published_weights_and_bad_specs_are_one_line():
+    with pytest.raises(UserError, match="no ImageNet weights for resnet50;"):
+        pretrained.weights_info("resnet50")  # v1 strides: torchvision's file would mislead
+    with pytest.raises(UserError, match="only source is 'torchvision'"):
+        create_model("resnet18", weights="imagenet")
+    with pytest.raises(UserError, match="has no weights 'V9'"):
+        pretrained.weights_info("resnet18", "V9")
+
+
+def test_class_lists_are_the_1000_ilsvrc_classes():
+    wnids, names = pretrained.imagenet_wnids(), pretrained.imagenet_classes()
+    assert len(wnids) == len(set(wnids)) == len(names) == 1000
+    assert list(wnids) == sorted(wnids)
+    assert (wnids[0], names[0]) == ("n01440764", "tench")
+    assert names[wnids.index("n03888257")] == "parachute"
