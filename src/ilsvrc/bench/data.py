@@ -7,7 +7,9 @@
     TrainAugment("random-resized-crop") on the CPU, in the main process: images/s of finished, normalised
     float32 (B, 3, N, N) batches with the default backend (the native C kernel when a compiler exists), and
     with PyTorch ops only (what a machine without a C compiler, or a GPU batch, runs) for comparison.
-Both produce what a training step consumes.
+(c) ilsvrc's JPEG-payload pack (the format for ImageNet-scale data): JPEG bytes in shards, decoded with
+    torchvision.io.decode_jpeg over a thread pool, Inception crops from each whole image, flips, normalisation.
+All produce what a training step consumes.
 """
 
 from __future__ import annotations
@@ -71,6 +73,34 @@ def ilsvrc_images_per_s(packed: Path, size: int, batch: int, seconds: float, bac
     return {"images": n, "seconds": dt, "images_per_s": n / dt, "warmup_s": warmup}
 
 
+def jpeg_images_per_s(packed: Path, size: int, batch: int, seconds: float, mean, std) -> dict:
+    from ilsvrc.data import TrainAugment
+    from ilsvrc.data.jpeg_pack import JpegPack
+
+    pack = JpegPack(packed)
+    normalise = TrainAugment("none", size, mean, std)  # uint8 (B, S, S, 3) -> float32 (B, 3, S, S), no resampling
+    g = torch.Generator().manual_seed(0)
+    n, epoch, t0 = 0, 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        order = torch.randperm(len(pack), generator=torch.Generator().manual_seed(epoch)).tolist()
+        for i in range(0, len(order) - batch + 1, batch):
+            out = normalise(pack.random_resized_crops(sorted(order[i : i + batch]), size, g), g)
+            n += out.shape[0]
+        epoch += 1
+    dt = time.perf_counter() - t0
+    return {"images": n, "seconds": dt, "images_per_s": n / dt}
+
+
+def _pack_jpeg_timed(data: str, out: Path, size: int) -> tuple[dict, float]:
+    from ilsvrc.data.jpeg_pack import pack_jpeg
+    from ilsvrc.data.sources import detect_format, image_tree_files
+
+    paths, labels, classes, _ = image_tree_files(Path(data), detect_format(data), "train")
+    t = time.perf_counter()
+    meta = pack_jpeg(paths, labels, classes, out, max_side=size, quality=90, source=str(data))
+    return meta, time.perf_counter() - t
+
+
 def run_data(
     data: str, size: int = 64, batch: int = 256, workers: int = 2, epochs: int = 2, seconds: float = 15.0, log=print
 ) -> dict:
@@ -84,6 +114,10 @@ def run_data(
         pack_s = time.perf_counter() - t
         fused = ilsvrc_images_per_s(tmp / "packed", size, batch, seconds, backend="auto")
         eager = ilsvrc_images_per_s(tmp / "packed", size, batch, seconds / 3, backend="torch")
+        jmeta, jpack_s = _pack_jpeg_timed(data, tmp / "jpeg", size)
+        jpeg = jpeg_images_per_s(tmp / "jpeg", size, batch, seconds, jmeta["mean"], jmeta["std"])
+        raw_bytes = (tmp / "packed" / "images.npy").stat().st_size
+        jpeg_bytes = sum(s["bytes"] for s in jmeta["shards"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
@@ -93,6 +127,11 @@ def run_data(
         "ratio": round(fused["images_per_s"] / tv["images_per_s"], 2),
         "ilsvrc_backend": "native C kernel" if native.available() else "PyTorch ops",
         "ilsvrc_torch_ops_images_per_s": round(eager["images_per_s"], 1),
+        "jpeg_images_per_s": round(jpeg["images_per_s"], 1),
+        "jpeg_ratio": round(jpeg["images_per_s"] / tv["images_per_s"], 2),
+        "raw_pack_bytes": raw_bytes,
+        "jpeg_pack_bytes": jpeg_bytes,
+        "jpeg_pack_seconds": round(jpack_s, 2),
         "warmup_s": round(fused["warmup_s"], 2),
         "pack_seconds": round(pack_s, 2),
         "pack_images_per_s": round(meta["count"] / pack_s, 1),
@@ -103,11 +142,18 @@ def run_data(
         f"DataLoader(num_workers={workers}, shuffle=True)",
         "ilsvrc": "ilsvrc pack (once) + memory-mapped load + BatchLoader(shuffle=True) + "
         "TrainAugment('random-resized-crop') on CPU, main process",
+        "jpeg": "JPEG-payload pack (shorter side <= size, quality 90) + decode_jpeg on a thread pool + "
+        "random-resized-crop of each whole image + flip + normalise, main process",
         "machine": describe(),
     }
     log(f"\n{'pipeline':<22}{'images/s':>12}{'x baseline':>12}   ({size}px, batch {batch})")
-    for name, ips in [("torchvision (a)", tv), ("ilsvrc (b)", fused), ("ilsvrc, torch ops", eager)]:
+    rows = [("torchvision (a)", tv), ("ilsvrc raw (b)", fused), ("ilsvrc raw, torch ops", eager)]
+    rows.append(("ilsvrc jpeg (c)", jpeg))
+    for name, ips in rows:
         log(f"{name:<22}{ips['images_per_s']:>12.0f}{ips['images_per_s'] / tv['images_per_s']:>12.2f}")
-    log(f"packing {meta['count']} images once: {pack_s:.1f} s ({meta['count'] / pack_s:.0f} images/s)")
+    log(
+        f"packing {meta['count']} images once: raw {pack_s:.1f} s, {raw_bytes / 1e6:.1f} MB; "
+        f"jpeg {jpack_s:.1f} s, {jpeg_bytes / 1e6:.1f} MB"
+    )
     log(f"ilsvrc backend: {result['ilsvrc_backend']}")
     return result

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
         if args.data is None:
             raise UserError("--suite data decodes real JPEGs: give --data IMAGEFOLDER (class folders of images)")
-        results = run_data(args.data, size=args.input_size or 64)
+        size = args.input_size or 64
+        results = run_data(args.data, size=size, batch=64 if size >= 128 else 256)  # 64 at ImageNet sizes
     elif args.suite == "inference":
         from ilsvrc.bench.inference import run_inference
 
