@@ -1,0 +1,127 @@
+"""Statistics for verdicts: 95% intervals of differences, the three-way rule, and sentences whose signs are right.
+
+Every compared number is a difference "A minus B" with a 95% interval: a t-interval over seeds (paired by seed
+when both arms ran the same seeds), or a paired bootstrap over validation images when one run per arm is all
+there is (the ensemble). A rule then decides on the interval:
+  reproduced      the interval excludes zero on the side the paper predicts, and the mean difference is at least
+                  the effect size the rule names;
+  not reproduced  the interval excludes zero on the other side;
+  inconclusive    otherwise (the interval holds zero, or the effect is smaller than the rule's minimum).
+Before any of that, a quality floor: a baseline arm that did not learn makes the verdict "inconclusive:
+undertrained", because such a run says nothing about the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean with its two-sided confidence interval, in the values' own units (fractions for error rates)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int  # seeds (t-interval) or validation images (bootstrap)
+    method: str  # "t over seeds", "paired t over seeds", "bootstrap over images"
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n, "method": self.method}
+
+    def points(self) -> str:
+        """'+1.23 points (95% CI +0.40 to +2.06, paired t over 3 seeds)' for error-rate fractions."""
+        ci = f"{100 * self.low:+.2f} to {100 * self.high:+.2f}" if math.isfinite(self.low) else "undefined"
+        return f"{100 * self.mean:+.2f} points (95% CI {ci}, {self.method}, n={self.n})"
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE, method: str = "t over seeds") -> Interval:
+    """Student-t interval of the mean of `values`; with one value the interval is unbounded (nothing is known)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("t_interval needs at least one value")
+    mean = float(x.mean())
+    if x.size == 1:
+        return Interval(mean, -math.inf, math.inf, 1, method)
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return Interval(mean, mean - half, mean + half, int(x.size), method)
+
+
+def difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """Interval of mean(a) - mean(b). Equal lengths are taken as paired by seed; otherwise Welch's interval."""
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == y.size:
+        return t_interval(x - y, confidence, method="paired t over seeds")
+    mean = float(x.mean() - y.mean())
+    if min(x.size, y.size) < 2:
+        return Interval(mean, -math.inf, math.inf, int(min(x.size, y.size)), "Welch t over seeds")
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1)) if se > 0 else x.size + y.size - 2
+    half = float(stats.t.ppf(0.5 + confidence / 2, df) * se)
+    return Interval(mean, mean - half, mean + half, int(min(x.size, y.size)), "Welch t over seeds")
+
+
+def bootstrap_difference(
+    wrong_a: Sequence[bool],
+    wrong_b: Sequence[bool],
+    resamples: int = 4000,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Paired percentile-bootstrap interval of error(a) - error(b) over the same validation images.
+
+    `wrong_a[i]`, `wrong_b[i]`: whether model a / b misclassified image i.
+    """
+    a, b = np.asarray(wrong_a, dtype=np.float64), np.asarray(wrong_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError("bootstrap_difference needs two equal-length, non-empty per-image vectors")
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for start in range(0, resamples, 256):  # bounded memory: 256 resamples of n images at a time
+        k = min(256, resamples - start)
+        means[start : start + k] = diff[rng.integers(0, diff.size, (k, diff.size))].mean(1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Interval(float(diff.mean()), float(low), float(high), int(diff.size), "paired bootstrap over images")
+
+
+def judge(diff: Interval, predicted_sign: int, min_effect: float) -> str:
+    """The three-way verdict on `diff` when the paper predicts its sign (+1 or -1) and a minimum |effect|."""
+    if predicted_sign not in (1, -1):
+        raise ValueError("predicted_sign must be +1 or -1")
+    low, high = sorted((predicted_sign * diff.low, predicted_sign * diff.high))
+    if low > 0 and predicted_sign * diff.mean >= min_effect:
+        return REPRODUCED
+    if high < 0:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def sentence(a: str, b: str, diff: Interval, predicted_sign: int, quantity: str = "validation error") -> str:
+    """'A minus B validation error = +1.23 points (95% CI ...); the paper predicts a negative difference (A lower)'."""
+    side = "negative" if predicted_sign < 0 else "positive"
+    who = f"{a} lower" if predicted_sign < 0 else f"{a} higher"
+    return f"{a} minus {b} {quantity} = {diff.points()}; the paper predicts a {side} difference ({who})"
+
+
+def below_floor(errors: dict[str, Sequence[float]], floor: float) -> str | None:
+    """The reason a run is undertrained (some arm's mean error above `floor`), or None when every arm learned."""
+    bad = {arm: float(np.mean(v)) for arm, v in errors.items() if float(np.mean(v)) > floor}
+    if not bad:
+        return None
+    listed = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in bad.items())
+    return f"undertrained: mean error above the {100 * floor:.0f}% quality floor ({listed}); no verdict on the paper"
