@@ -38,29 +38,87 @@ def test_claim_runs_at_tiny_size_and_writes_its_report(name, tmp_path):
     assert results["measured"]["table"], "the report's table of measured numbers is empty"
 
 
-def test_relu_rule_counts_epochs_and_treats_a_missing_tanh_as_a_lower_bound():
+def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
     decide = get_claim("relu-vs-tanh").decide
     assert epochs_to([0.5, 0.3, 0.24, 0.2], 0.25) == 3.0 and epochs_to([0.5, 0.4], 0.25) is None
-    assert decide({"speedup_per_seed": [6.0], "tanh_censored": [False]})[0] == REPRODUCED
-    assert "lower bound" in decide({"speedup_per_seed": [3.0], "tanh_censored": [True]})[1]
-    assert decide({"speedup_per_seed": [1.5], "tanh_censored": [False]})[0] == INCONCLUSIVE
-    assert decide({"speedup_per_seed": [0.8], "tanh_censored": [False]})[0] == NOT_REPRODUCED
-    assert decide({"speedup_per_seed": [None], "tanh_censored": [True]})[0] == INCONCLUSIVE
+    assert decide({"speedup_per_seed": [6.0, 5.0, 7.0], "tanh_censored": [False] * 3})[0] == REPRODUCED
+    verdict, reason = decide({"speedup_per_seed": [3.0, 3.0, 3.2], "tanh_censored": [True, False, False]})
+    assert verdict == REPRODUCED and "lower bound" in reason and "= 3.07x" in reason
+    assert decide({"speedup_per_seed": [1.5, 1.4, 1.6], "tanh_censored": [False] * 3})[0] == INCONCLUSIVE
+    assert decide({"speedup_per_seed": [0.8, 0.7, 0.75], "tanh_censored": [False] * 3})[0] == NOT_REPRODUCED
+    assert decide({"speedup_per_seed": [6.0], "tanh_censored": [False]})[0] == INCONCLUSIVE  # one seed: no interval
+    verdict, reason = decide({"speedup_per_seed": [None, 2.0], "tanh_censored": [True, False]})
+    assert verdict == INCONCLUSIVE and reason.startswith("undertrained")
+
+
+def _seeds(*values):
+    return list(values)
+
+
+def test_lrn_wording_carries_the_sign_of_what_was_measured():
+    decide = get_claim("lrn").decide
+
+    def runs(lrn_val, gap_drop):
+        base = {"val_error": _seeds(0.30, 0.31, 0.29), "train_error": _seeds(0.20, 0.21, 0.19)}
+        return {
+            "runs": {
+                "no LRN": base,
+                "LRN": {"val_error": [v + lrn_val for v in base["val_error"]], "train_error": base["train_error"]},
+                "FC, no dropout": base,
+                "FC + dropout 0.5": {
+                    "val_error": [0.30 + gap_drop, 0.311 + gap_drop, 0.289 + gap_drop],
+                    "train_error": base["train_error"],
+                },
+            }
+        }
+
+    verdict, reason = decide(runs(+0.0372, -0.03))  # LRN raised the error by 3.72 points, as in the old report
+    assert verdict == NOT_REPRODUCED
+    assert "LRN minus no LRN validation error = +3.72 points" in reason
+    assert "the paper predicts a negative difference (LRN lower)" in reason
+    verdict, reason = decide(runs(-0.02, -0.03))  # LRN lower by 2 points, dropout narrows the gap by 3
+    assert verdict == REPRODUCED and "= -2.00 points" in reason and "gap = -3.00 points" in reason
+    verdict, reason = decide(runs(-0.02, +0.024))  # dropout widened the gap: not what the paper says
+    assert verdict == NOT_REPRODUCED and "dropout 0.5 minus no dropout" in reason and "= +2.4" in reason
+    undertrained = runs(-0.02, -0.03)
+    undertrained["runs"]["no LRN"] = {"val_error": [0.88, 0.9, 0.89], "train_error": [0.85, 0.86, 0.87]}
+    assert decide(undertrained) == (INCONCLUSIVE, decide(undertrained)[1])
+    assert decide(undertrained)[1].startswith("undertrained") and "no LRN 89.0%" in decide(undertrained)[1]
 
 
 def test_degradation_rule():
     decide = get_claim("degradation").decide
-    assert decide({"depths": [20, 56], "plain_gap": 0.05, "resnet_gap": -0.01})[0] == REPRODUCED
-    assert decide({"depths": [20, 56], "plain_gap": -0.01, "resnet_gap": -0.02})[0] == NOT_REPRODUCED
-    assert decide({"depths": [20, 56], "plain_gap": 0.03, "resnet_gap": 0.04})[0] == INCONCLUSIVE
+
+    def measured(plain56, resnet56):
+        twenty = [0.10, 0.11, 0.12]
+        return {
+            "depths": [20, 56],
+            "runs": {
+                "plain20": {"train_error": twenty},
+                "plain56": {"train_error": [t + plain56 for t in twenty]},
+                "resnet20": {"train_error": twenty, "val_error": [0.2, 0.2, 0.2]},
+                "resnet56": {"train_error": [t + d for t, d in zip(twenty, resnet56, strict=True)]},
+            },
+        }
+
+    verdict, reason = decide(measured(0.05, [-0.01, -0.012, -0.008]))
+    assert verdict == REPRODUCED and "plain-56 minus plain-20 final training error = +5.00 points" in reason
+    assert decide(measured(-0.02, [-0.01, -0.012, -0.008]))[0] == NOT_REPRODUCED
+    assert decide(measured(0.03, [0.03, 0.04, 0.035]))[0] == INCONCLUSIVE
 
 
-def test_ensemble_rule():
+def test_ensemble_rule_reads_the_bootstrap_interval():
     decide = get_claim("ensemble").decide
-    base = {"member_errors": [0.3, 0.31], "model": "m"}
-    assert decide({**base, "best_single": 0.30, "ensemble": 0.28})[0] == REPRODUCED
-    assert decide({**base, "best_single": 0.30, "ensemble": 0.30})[0] == NOT_REPRODUCED
-    assert decide({**base, "best_single": 0.30, "ensemble": 0.298})[0] == INCONCLUSIVE
+    base = {"member_errors": [0.3, 0.31], "model": "m", "best_single": 0.30}
+
+    def diff(mean, low, high):
+        return {"difference": {"mean": mean, "low": low, "high": high, "n": 1000, "method": "bootstrap"}}
+
+    assert decide({**base, "ensemble": 0.28, **diff(-0.02, -0.03, -0.01)})[0] == REPRODUCED
+    verdict, reason = decide({**base, "ensemble": 0.31, **diff(0.01, 0.004, 0.016)})
+    assert verdict == NOT_REPRODUCED and "= +1.00 points" in reason and "31.00% vs 30.00%" in reason
+    assert decide({**base, "ensemble": 0.298, **diff(-0.002, -0.006, 0.002)})[0] == INCONCLUSIVE
+    assert decide({**base, "best_single": 0.6, "ensemble": 0.5, **diff(-0.1, -0.12, -0.08)})[0] == INCONCLUSIVE
 
 
 def test_cli_lists_claims_and_rejects_unknown_ones():

@@ -77,3 +77,18 @@ def test_quality_floor_names_the_arms_that_did_not_learn():
     assert below_floor({"relu": [0.2, 0.25], "tanh": [0.3]}, 0.35) is None
     reason = below_floor({"relu": [0.88, 0.9], "tanh": [0.2]}, 0.35)
     assert reason.startswith("undertrained") and "relu 89.0%" in reason and "tanh" not in reason
+
+
+def test_combine_needs_every_part_and_the_floor_overrides():
+    from ilsvrc.reproduce.stats import Comparison, combine
+
+    yes = Comparison("LRN", "no LRN", Interval(-0.02, -0.03, -0.01, 3, "t"), -1, 0.005)
+    no = Comparison("dropout", "no dropout", Interval(0.03, 0.01, 0.05, 3, "t"), -1, 0.0, "val - train gap")
+    unsure = Comparison("D", "A", Interval(-0.01, -0.03, 0.01, 3, "t"), -1, 0.0)
+    assert combine([yes])[0] == REPRODUCED
+    assert combine([yes, unsure])[0] == INCONCLUSIVE
+    verdict, reason = combine([yes, no, unsure])
+    assert verdict == NOT_REPRODUCED
+    assert "dropout minus no dropout val - train gap = +3.00 points" in reason
+    assert "at least 0.5 points: reproduced" in reason
+    assert combine([yes], undertrained="undertrained: x") == (INCONCLUSIVE, "undertrained: x")

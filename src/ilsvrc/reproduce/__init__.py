@@ -13,7 +13,7 @@ from ilsvrc.errors import UserError
 from ilsvrc.reproduce import bottleneck, degradation, ensemble, lrn_dropout, relu_vs_tanh, small_filters, vit_data
 from ilsvrc.reproduce.claim import Claim
 from ilsvrc.reproduce.context import Context
-from ilsvrc.reproduce.report import command_line, write_report
+from ilsvrc.reproduce.report import command_line, plot_differences, write_report
 
 CLAIMS: dict[str, Claim] = {
     m.CLAIM.name: m.CLAIM
@@ -60,6 +60,23 @@ def run_claim(
         ctx.close()
     verdict, reason = claim.decide(measured)
     plots = claim.plot(measured, out)
+    if claim.compare is not None:
+        comparisons = claim.compare(measured)
+        measured["comparisons"] = [
+            {
+                "a": c.a,
+                "b": c.b,
+                "quantity": c.quantity,
+                **c.diff.to_dict(),
+                "predicted_sign": c.predicted_sign,
+                "min_effect": c.min_effect,
+                "verdict": c.verdict,
+            }
+            for c in comparisons
+        ]
+        plots.append(
+            plot_differences(out / "differences.png", f"{name}: the differences the verdict reads", comparisons)
+        )
     data_name = str(data) if data else "bundled Fashion-MNIST (no --data given)"
     return write_report(
         out,

@@ -40,6 +40,9 @@ class Claim:
     run: Callable[..., dict]  # run(ctx) -> measured numbers (JSON-able)
     decide: Callable[[dict], tuple[str, str]]  # measured -> (verdict, reason)
     plot: Callable[[dict, Any], list[str]]  # (measured, out_dir) -> PNG file names written
+    # measured -> the compared differences the verdict is decided on (stats.Comparison), plotted with their
+    # intervals in differences.png and listed in results.json; None where the verdict is not a difference
+    compare: Callable[[dict], list[Any]] | None = None
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Setup, mean_std
+from ilsvrc.reproduce.claim import Claim, Setup, mean_std
 from ilsvrc.reproduce.report import plot_curves
+from ilsvrc.reproduce.stats import Comparison, below_floor, combine, difference
+
+FLOOR = 0.35  # the shallow residual net's validation error must be below this, or the nets did not learn
 
 
 def run(ctx) -> dict:
@@ -45,15 +48,26 @@ def run(ctx) -> dict:
     return {"runs": runs, "table": table, "depths": depths, "plain_gap": gap["plain"], "resnet_gap": gap["resnet"]}
 
 
-def decide(m: dict) -> tuple[str, str]:
+def comparisons(m: dict) -> list[Comparison]:
     s, d = m["depths"][0], m["depths"][-1]
-    pg, rg = m["plain_gap"], m["resnet_gap"]
-    text = f"final training error, {d} minus {s} layers: plain {100 * pg:+.2f} points, residual {100 * rg:+.2f} points"
-    if pg >= 0.01 and rg <= 0.01 and rg < pg:
-        return REPRODUCED, text + ": the deeper plain net trains worse, the deeper residual net does not"
-    if pg <= 0:
-        return NOT_REPRODUCED, text + ": the deeper plain net did not train worse than the shallower one"
-    return INCONCLUSIVE, text
+    runs = m["runs"]
+
+    def train_error(net: str) -> list[float]:
+        return runs[net]["train_error"]
+
+    plain_gap = [a - b for a, b in zip(train_error(f"plain{d}"), train_error(f"plain{s}"), strict=True)]
+    residual_gap = [a - b for a, b in zip(train_error(f"resnet{d}"), train_error(f"resnet{s}"), strict=True)]
+    plain = difference(train_error(f"plain{d}"), train_error(f"plain{s}"))
+    shortcut = difference(plain_gap, residual_gap)
+    return [
+        Comparison(f"plain-{d}", f"plain-{s}", plain, +1, 0.01, "final training error"),
+        Comparison("plain depth gap", "residual depth gap", shortcut, +1, 0.01, "(deep - shallow training error)"),
+    ]
+
+
+def decide(m: dict) -> tuple[str, str]:
+    shallow = f"resnet{m['depths'][0]}"
+    return combine(comparisons(m), below_floor({shallow: m["runs"][shallow]["val_error"]}, FLOOR))
 
 
 def plot(m: dict, out: Path) -> list[str]:
@@ -83,10 +97,12 @@ CLAIM = Claim(
         "ResNet-20 / -56 test error": "8.75% / 6.97%",
         "plain nets (Fig. 6)": "training error grows with depth; plain-110 above 60%",
     },
-    rule="All nets: SGD lr 0.1 (one-epoch linear warm-up), momentum 0.9, wd 1e-4, cosine decay. Compare final "
-    "(last-epoch, running) training error of the deepest and the shallowest depth. Reproduced "
-    "if plain(deep) - plain(shallow) >= 1 point and resnet(deep) - resnet(shallow) <= 1 point and smaller than the "
-    "plain gap; not reproduced if the deeper plain net trains no worse; inconclusive otherwise.",
+    rule="All nets: SGD lr 0.1 (one-epoch linear warm-up), momentum 0.9, wd 1e-4, cosine decay, equal epochs. "
+    "Over seeds (95% t-intervals, paired by seed): the deep minus the shallow plain net's final training error "
+    "must exclude zero on the positive side with a mean of at least +1 point, and the plain nets' depth gap minus "
+    "the residual nets' must too (shortcuts remove the degradation). Reproduced if both hold; not reproduced if "
+    "either lies on the negative side; inconclusive otherwise, and inconclusive (undertrained) if the shallow "
+    "residual net's validation error is above 35%.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"depths": [20, 32]}),
         "small": Setup(train_images=4_000, val_images=2_000, epochs=5, batch_size=128, extra={"depths": [20, 56]}),
@@ -98,4 +114,5 @@ CLAIM = Claim(
     run=run,
     decide=decide,
     plot=plot,
+    compare=comparisons,
 )

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import torch
 
-from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Setup
+from ilsvrc.reproduce.claim import Claim, Setup
 from ilsvrc.reproduce.report import plot_bars
+from ilsvrc.reproduce.stats import Comparison, Interval, below_floor, bootstrap_difference, combine
+
+FLOOR = 0.45  # the best member's validation error must be below this, or the members did not learn
 
 
 def run(ctx) -> dict:
@@ -24,28 +27,32 @@ def run(ctx) -> dict:
         members.append(ctx.probabilities(rec.model))
     errors = [ctx.error(p) for p in members]
     curve = [ctx.error(torch.stack(members[:k]).mean(0)) for k in range(1, len(members) + 1)]
+    labels = ctx.val_set.labels
+    best = min(range(len(members)), key=errors.__getitem__)
+    wrong_ensemble = (torch.stack(members).mean(0).argmax(1) != labels).numpy()
+    wrong_best = (members[best].argmax(1) != labels).numpy()
     table = [{"models averaged": k, "val error": e, "best single": min(errors[:k])} for k, e in enumerate(curve, 1)]
     return {
         "member_errors": errors,
         "ensemble_errors": curve,
         "best_single": min(errors),
         "ensemble": curve[-1],
+        # ensemble minus best member, bootstrapped over the same validation images (one run per member)
+        "difference": bootstrap_difference(wrong_ensemble, wrong_best).to_dict(),
         "model": extra["model"],
         "table": table,
     }
 
 
+def comparisons(m: dict) -> list[Comparison]:
+    n = len(m["member_errors"])
+    diff = Interval(**m["difference"])
+    return [Comparison(f"the average of {n} {m['model']} nets", "the best single net", diff, -1, 0.005)]
+
+
 def decide(m: dict) -> tuple[str, str]:
-    gain = m["best_single"] - m["ensemble"]
-    text = (
-        f"{len(m['member_errors'])} averaged {m['model']} nets: {100 * m['ensemble']:.2f}% vs the best single "
-        f"net's {100 * m['best_single']:.2f}% validation error ({100 * gain:+.2f} points)"
-    )
-    if gain >= 0.005:
-        return REPRODUCED, text
-    if gain <= 0:
-        return NOT_REPRODUCED, text
-    return INCONCLUSIVE, text
+    verdict, reason = combine(comparisons(m), below_floor({"best member": [m["best_single"]]}, FLOOR))
+    return verdict, f"{100 * m['ensemble']:.2f}% vs {100 * m['best_single']:.2f}% validation error; {reason}"
 
 
 def plot(m: dict, out: Path) -> list[str]:
@@ -67,9 +74,10 @@ CLAIM = Claim(
         "GoogLeNet top-5, 1 vs 7 nets (1 crop)": "10.07% vs 8.09%",
         "VGG top-5 val, D+E ensemble": "7.1% (best single 7.5%)",
     },
-    rule="Average the softmax outputs of N nets trained from different seeds. Reproduced if the ensemble's "
-    "validation error is >= 0.5 points below the best member's; not reproduced if it is not below it at all; "
-    "inconclusive otherwise.",
+    rule="Average the softmax outputs of N nets trained from different seeds. Ensemble minus best member "
+    "validation error, with a 95% paired bootstrap interval over the validation images: reproduced if it excludes "
+    "zero on the negative side with a mean of at least -0.5 points; not reproduced if it lies on the positive "
+    "side; inconclusive otherwise, and inconclusive (undertrained) if the best member's error is above 45%.",
     setups={
         "tiny": Setup(
             train_images=256,
@@ -101,4 +109,5 @@ CLAIM = Claim(
     run=run,
     decide=decide,
     plot=plot,
+    compare=comparisons,
 )

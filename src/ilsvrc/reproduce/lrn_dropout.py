@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Setup, mean_std
+from ilsvrc.reproduce.claim import Claim, Setup, mean_std
 from ilsvrc.reproduce.report import plot_curves
+from ilsvrc.reproduce.stats import Comparison, below_floor, combine, difference
+
+FLOOR = 0.45  # the baseline nets' validation error must be below this, or they did not learn enough to judge
 
 VARIANTS = {  # label -> cifar_convnet options
     "no LRN": {"lrn": False},
@@ -42,29 +45,21 @@ def run(ctx) -> dict:
     return {"runs": runs, "table": table}
 
 
-def _gain(runs: dict, without: str, with_: str) -> list[float]:
-    return [a - b for a, b in zip(runs[without]["val_error"], runs[with_]["val_error"], strict=True)]
+def _gaps(run: dict) -> list[float]:
+    """Per seed: validation minus training error (positive = overfitting)."""
+    return [v - t for v, t in zip(run["val_error"], run["train_error"], strict=True)]
+
+
+def comparisons(m: dict) -> list[Comparison]:
+    runs = m["runs"]
+    lrn = Comparison("LRN", "no LRN", difference(runs["LRN"]["val_error"], runs["no LRN"]["val_error"]), -1, 0.005)
+    gap = difference(_gaps(runs["FC + dropout 0.5"]), _gaps(runs["FC, no dropout"]))
+    return [lrn, Comparison("dropout 0.5", "no dropout", gap, -1, 0.0, "(validation - training) error gap")]
 
 
 def decide(m: dict) -> tuple[str, str]:
-    runs = m["runs"]
-    lrn = _gain(runs, "no LRN", "LRN")
-    gap = {
-        k: mean_std(runs[k]["val_error"])["mean"] - mean_std(runs[k]["train_error"])["mean"]
-        for k in ("FC, no dropout", "FC + dropout 0.5")
-    }
-    lrn_ok, lrn_bad = all(g >= 0.005 for g in lrn), all(g <= 0 for g in lrn)
-    drop_ok = gap["FC + dropout 0.5"] < gap["FC, no dropout"]
-    text = (
-        f"LRN lowers validation error by {100 * mean_std(lrn)['mean']:.2f} points (paper: 2); dropout "
-        f"{'narrows' if drop_ok else 'does not narrow'} the train/val gap ({100 * gap['FC, no dropout']:.1f} -> "
-        f"{100 * gap['FC + dropout 0.5']:.1f} points)"
-    )
-    if lrn_ok and drop_ok:
-        return REPRODUCED, text
-    if lrn_bad and not drop_ok:
-        return NOT_REPRODUCED, text
-    return INCONCLUSIVE, text
+    floor = below_floor({k: m["runs"][k]["val_error"] for k in ("no LRN", "FC, no dropout")}, FLOOR)
+    return combine(comparisons(m), floor)
 
 
 def plot(m: dict, out: Path) -> list[str]:
@@ -95,9 +90,11 @@ CLAIM = Claim(
         "CIFAR-10 test error without / with LRN": "13% / 11%",
         "ImageNet top-1/top-5 gain from LRN": "1.4 / 1.2 points",
     },
-    rule="At equal budget and lr: LRN holds if validation error with LRN is lower by >= 0.5 points in every seed; "
-    "dropout holds if the FC net with dropout 0.5 has a smaller (val - train) error gap than without. Reproduced "
-    "if both hold; not reproduced if LRN is never better and dropout does not narrow the gap; inconclusive otherwise.",
+    rule="At equal budget and lr, over seeds (95% t-intervals, paired by seed): LRN minus no-LRN validation error "
+    "must exclude zero on the negative side with a mean of at least -0.5 points; dropout minus no-dropout "
+    "(validation - training) error gap must exclude zero on the negative side. Reproduced if both hold; not "
+    "reproduced if either interval lies on the positive side; inconclusive otherwise, and inconclusive "
+    "(undertrained) if a baseline net's validation error is above 45%.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.01}),
         "small": Setup(train_images=5_000, val_images=2_500, epochs=5, batch_size=128, extra={"lr": 0.02}),
@@ -107,4 +104,5 @@ CLAIM = Claim(
     run=run,
     decide=decide,
     plot=plot,
+    compare=comparisons,
 )

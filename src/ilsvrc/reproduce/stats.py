@@ -125,3 +125,40 @@ def below_floor(errors: dict[str, Sequence[float]], floor: float) -> str | None:
         return None
     listed = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in bad.items())
     return f"undertrained: mean error above the {100 * floor:.0f}% quality floor ({listed}); no verdict on the paper"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One compared pair: 'a minus b' of `quantity`, the sign the paper predicts and the rule's minimum effect."""
+
+    a: str
+    b: str
+    diff: Interval
+    predicted_sign: int  # -1: the paper says a is lower (e.g. a's error), +1: higher
+    min_effect: float  # in the quantity's units (fractions for error rates)
+    quantity: str = "validation error"
+
+    @property
+    def verdict(self) -> str:
+        return judge(self.diff, self.predicted_sign, self.min_effect)
+
+    def text(self) -> str:
+        need = f", at least {100 * self.min_effect:.1f} points" if self.min_effect > 0 else ""
+        return f"{sentence(self.a, self.b, self.diff, self.predicted_sign, self.quantity)}{need}: {self.verdict}"
+
+
+def combine(comparisons: Sequence[Comparison], undertrained: str | None = None) -> tuple[str, str]:
+    """Overall verdict: reproduced when every comparison is, not reproduced when any contradicts the paper.
+
+    `undertrained` (from `below_floor`) overrides everything: such runs say nothing about the paper.
+    """
+    if undertrained:
+        return INCONCLUSIVE, undertrained
+    verdicts = [c.verdict for c in comparisons]
+    if all(v == REPRODUCED for v in verdicts):
+        overall = REPRODUCED
+    elif any(v == NOT_REPRODUCED for v in verdicts):
+        overall = NOT_REPRODUCED
+    else:
+        overall = INCONCLUSIVE
+    return overall, "; ".join(c.text() for c in comparisons)
