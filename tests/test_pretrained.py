@@ -93,3 +93,18 @@ def test_class_lists_are_the_1000_ilsvrc_classes():
     assert list(wnids) == sorted(wnids)
     assert (wnids[0], names[0]) == ("n01440764", "tench")
     assert names[wnids.index("n03888257")] == "parachute"
+
+
+def test_imagenette_folders_map_onto_the_1000_logits():
+    imagenette = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079", "n03394916", "n03417042",
+                  "n03425413", "n03445777", "n03888257"]  # fmt: skip
+    assert pretrained.imagenet_indices(imagenette) == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
+    assert pretrained.imagenet_indices(["n01440764", "cat"]) is None
+    assert pretrained.imagenet_indices([]) is None
+
+
+def test_cards_give_the_stored_side_from_the_crop_fraction():
+    from ilsvrc.models import get_card
+
+    assert get_card("alexnet").stored_size() == 256  # 227 crops of 256 images (section 2)
+    assert get_card("resnet50").stored_size() == 256 and get_card("vgg16").stored_size(112) == 128

@@ -127,6 +127,7 @@ register(
         year=2012,
         ilsvrc="1st, ILSVRC-2012: 15.3% top-5 test (7-CNN ensemble); 1 CNN 40.7/18.2 top-1/top-5 val",
         input_size=227,
+        crop_pct=227 / 256,  # section 2: 256x256 images, random 227x227 patches (224 in the text)
         params=60_965_224,
         min_input_size=67,
         variant="as in the paper: two-GPU split as groups=2 on conv2/4/5, LRN after conv1/conv2, paper init",

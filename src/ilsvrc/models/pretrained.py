@@ -188,3 +188,15 @@ def imagenet_classes() -> tuple[str, ...]:
     from torchvision.models import ResNet18_Weights
 
     return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def imagenet_indices(class_names: list[str] | tuple[str, ...]) -> list[int] | None:
+    """For class names that are all ILSVRC wnids (Imagenette's folders are), their indices among the 1000 logits.
+
+    Evaluating ImageNet weights on such a subset restricts the 1000 logits to these columns, in this order (a
+    common check). None when any name is not a wnid of the 1000 classes.
+    """
+    position = {w: i for i, w in enumerate(imagenet_wnids())}
+    if not class_names or any(c not in position for c in class_names):
+        return None
+    return [position[c] for c in class_names]

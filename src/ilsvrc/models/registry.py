@@ -37,9 +37,17 @@ class ModelCard:
     torchvision: str | None = None  # torchvision builder with the same layout, if any
     min_input_size: int = 32  # smallest square input the strides allow
     num_classes: int = 1000  # default class count (10 for the CIFAR nets); references hold at this count
+    # Training crop side / stored image side for variable-size sources (photo folders, ImageNet): images are
+    # decoded with their shorter side at round(input_size / crop_pct) and crops of input_size taken from them.
+    # 0.875 is 224 of 256 (VGG, GoogLeNet, ResNet, ViT); AlexNet's 227 of 256 is 0.887.
+    crop_pct: float = 0.875
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def stored_size(self, input_size: int | None = None) -> int:
+        """Side (pixels) to decode a variable-size source to, for crops of `input_size` (default: the card's)."""
+        return round((input_size or self.input_size) / self.crop_pct)
 
 
 Builder = Callable[..., nn.Module]
