@@ -15,6 +15,8 @@ step ilsvrc bench --suite mfu --models resnet50 vgg16 resnet18 googlenet alexnet
 step ilsvrc bench --suite inference --steps 5 --json "$out/inference.json"
 step ilsvrc bench --suite memory --json "$out/memory.json"
 step ilsvrc bench --suite data --data "$folder" --json "$out/data_64.json"
+step ilsvrc bench --suite data --data "$folder" --input-size 224 --json "$out/data_224.json"
+step python benchmarks/jpeg_decode.py --data "$folder" --json "$out/jpeg_decode_cpu.json"
 step python benchmarks/profile_step.py resnet20 --size 32 --batch-size 128 --out "$out/profile_resnet20_32.txt"
 step python benchmarks/profile_step.py resnet18 --size 64 --batch-size 64 --out "$out/profile_resnet18_64.txt"
 step python benchmarks/time_to_accuracy.py --cifar "$cifar" --target 0.90 --epochs 8 --warmup-epochs 1.5 \

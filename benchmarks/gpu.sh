@@ -26,6 +26,7 @@ folder=${FOLDER:-../shared/data/imagenette224/train}
 if [ -d "$cifar" ] && [ -d "$folder" ]; then
   step ilsvrc bench --suite models --device cuda --amp --cifar "$cifar" --data "$folder" --repeats 2 \
     --json "$out/gpu-models.json"
+  step python benchmarks/jpeg_decode.py --data "$folder" --json "$out/gpu-jpeg-decode.json"   # nvJPEG vs CPU
   step python benchmarks/time_to_accuracy.py --cifar "$cifar" --target 0.94 --epochs 10 --amp \
     --out "$out/gpu-tta-run" --json "$out/gpu-tta-94.json"
 else
