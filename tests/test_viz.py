@@ -48,7 +48,13 @@ def checkpoint(tmp_path_factory) -> Path:
     """A resnet20 run of two optimizer steps on 32 tiny images (its run folder)."""
     out = tmp_path_factory.mktemp("viz") / "run"
     cfg = TrainConfig(
-        model="resnet20", recipe="quick", epochs=1, batch_size=16, lr=0.05, out=str(out), progress=False,
+        model="resnet20",
+        recipe="quick",
+        epochs=1,
+        batch_size=16,
+        lr=0.05,
+        out=str(out),
+        progress=False,
         tensorboard=False,
     )
     train(cfg, tiny_dataset(32), tiny_dataset(8, seed=1))
@@ -161,8 +167,9 @@ class _Grouped(nn.Module):
 
 
 def _subject(model: nn.Module, size: int = 16) -> Subject:
-    return Subject(model.eval(), "toy", ["a", "b", "c", "d"], size, 3, EvalTransform(size, (0.5,) * 3, (0.25,) * 3),
-                   "test")
+    return Subject(
+        model.eval(), "toy", ["a", "b", "c", "d"], size, 3, EvalTransform(size, (0.5,) * 3, (0.25,) * 3), "test"
+    )
 
 
 def test_two_tower_filters_are_drawn_side_by_side(tmp_path):
@@ -200,3 +207,11 @@ def test_grad_cam_targets_the_last_map_of_a_cnn_and_the_last_block_norm_of_a_vit
     model = create_model("vit_tiny").eval()
     layer, vit = cam_layer(model, torch.zeros(1, 3, 32, 32))
     assert vit and layer is model.encoder.layers[-1].ln_1  # before the last attention: patch tokens get gradients
+
+
+def test_vgg16_stacks_three_3x3_convolutions_between_pools():
+    from ilsvrc.viz.lesson import _runs
+
+    arch = architecture(*summary_of("vgg16"))
+    assert [len(g) for g in _runs(arch.units)] == [2, 2, 3, 3, 3]
+    assert not any(isinstance(u, Stage) for u in arch.units)  # a plain stack: the lecture's table applies

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ilsvrc.errors import UserError
+from ilsvrc.safety import write_error
 from ilsvrc.viz.structure import Architecture, Block, Box, Residual, Stage, shape_text
 
 WIDTH = 7.2  # figure width, inches
@@ -210,17 +211,10 @@ def _stage(c: _Canvas, stage: Stage, y: float) -> float:
     names = first.name if n == 1 else f"{first.name} ... {last.name}"
     count = f"  x {n}" if n > 1 else ""
     c.text(x + 0.12, y + 0.14, f"{first.type}{count}   ({names})", weight="bold", fontsize=8)
-    outs = sorted(
-        {shape_text(b.output_shape) for b in stage.blocks}, key=[shape_text(b.output_shape) for b in stage.blocks].index
-    )
-    shown = "; the first is drawn" if n > 1 else ""
-    c.text(
-        x + 0.12,
-        y + 0.32,
-        f"out {', '.join(outs)} · {si(stage.params)} params · {si(stage.macs)} MACs (all {n}){shown}",
-        fontsize=6.8,
-        color="#333333",
-    )
+    outs = list(dict.fromkeys(shape_text(b.output_shape) for b in stage.blocks))  # distinct, in order
+    shown = f" (all {n}); the first is drawn" if n > 1 else ""
+    line = f"out {', '.join(outs)} · {si(stage.params)} params · {si(stage.macs)} MACs{shown}"
+    c.text(x + 0.12, y + 0.32, line, fontsize=6.8, color="#333333")
     c.arrow(CENTER, y - GAP, CENTER, y)
     _block(c, first, x + PAD, y + HEADER, w - 2 * PAD)
     return y + height
@@ -301,7 +295,11 @@ def draw(arch: Architecture, path: str | Path, *, note: str = "", dpi: int = 150
             c.box(CENTER - BOX_W / 2, y, BOX_W, _title(unit), _costs(unit), unit.kind)
         split = in_towers
         y += BOX_H + GAP
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi if path.suffix.lower() == ".png" else 72)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi if path.suffix.lower() == ".png" else 72)
+    except OSError as err:
+        raise write_error(path, err) from None
+    finally:
+        plt.close(fig)
     return path

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ilsvrc.errors import UserError
+from ilsvrc.safety import write_error
 
 CSS = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1060px;margin:2em auto;padding:0 1em;color:#222}
@@ -57,13 +58,18 @@ def table(rows: list[dict], cols: list[tuple[str, str]], left: tuple[str, ...] =
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def page_html(title: str, sections: list[str]) -> str:
+FOOTER = (
+    "Written by <code>ilsvrc lesson</code>. The card's facts (paper, result) come from the model registry; every "
+    "shape, count and picture is computed from the model itself (<code>ilsvrc summary</code>, "
+    "<code>ilsvrc explain</code>, <code>ilsvrc draw</code>, <code>ilsvrc show</code>)."
+)
+
+
+def page_html(title: str, sections: list[str], footer: str = FOOTER) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width'><title>{_esc(title)}</title>"
-        f"<style>{CSS}</style></head><body>{''.join(sections)}"
-        "<p class='note'>Written by <code>ilsvrc lesson</code>; every number on this page is computed from the "
-        "model itself (<code>ilsvrc summary</code>, <code>ilsvrc explain</code>).</p></body></html>"
+        f"<style>{CSS}</style></head><body>{''.join(sections)}<p class='note'>{footer}</p></body></html>"
     )
 
 
@@ -72,7 +78,7 @@ def card_section(name: str) -> str:
 
     card = get_card(name)
     rows = [
-        ("paper", f"{card.paper} ({card.year})"),
+        ("paper", card.paper if str(card.year) in card.paper else f"{card.paper} ({card.year})"),
         ("ILSVRC result", card.ilsvrc or "did not compete"),
         ("this variant", card.variant or "as in the paper"),
         ("same layout in torchvision", card.torchvision or "none"),
@@ -143,7 +149,7 @@ def cost_section(arch) -> str:
             + "".join(f"<p class='note'>{_esc(n)}</p>" for n in rep["notes"])
         )
     convs = [u for u in arch.units if isinstance(u, Box) and u.kind == "conv"]
-    run = max((sum(1 for _ in g) for g in _runs(convs)), default=0)
+    run = max((len(g) for g in _runs(arch.units)), default=0)
     if run >= 2:
         channels = max(u.channels for u in convs)
         rows = filter_stacks(channels=channels, size=14)
@@ -158,11 +164,11 @@ def cost_section(arch) -> str:
     return "<h2>The cost arguments</h2>" + "".join(out) if out else ""
 
 
-def _runs(convs):
-    """Groups of consecutive 3x3 convolutions (by position in the unit list)."""
+def _runs(units):
+    """Runs of consecutive 3x3 convolutions in the unit list (a pool or any other layer ends a run)."""
     group: list = []
-    for u in convs:
-        if u.label.startswith("3x3 conv"):
+    for u in units:
+        if getattr(u, "kind", "") == "conv" and u.label.startswith("3x3 conv"):
             group.append(u)
             continue
         if group:
@@ -223,8 +229,8 @@ def training_section(subject, out_dir: Path, stem: str) -> str:
                 f"({100 * err:.1f}% error; top-5 error {100 * info.get('val_top5_error', float('nan')):.1f}%) on "
                 f"{info.get('val_images', '?')} images after {info.get('steps')} steps "
                 f"({info.get('epochs', 0):.2f} epochs, recipe {_esc(info.get('recipe'))}, {_esc(info.get('device'))}, "
-                f"{info.get('wall_s', 0) / 60:.1f} min). A short run: the pictures below show a net that has "
-                "learned something, not the paper's result.</p>"
+                f"{info.get('wall_s', 0) / 60:.1f} min). The pictures below are of this checkpoint; the paper's "
+                "result is on the card above.</p>"
             )
     if (run / "curves.png").is_file():
         dest = out_dir / "img" / f"{stem}-curves.png"
@@ -297,7 +303,12 @@ def write_lesson(source: str, out_dir: str | Path, *, data: str | None = None, i
     from ilsvrc.viz.inspect import load_subject
 
     out_dir = Path(out_dir)
-    (out_dir / "img").mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder for the lessons")
+    try:
+        (out_dir / "img").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(out_dir, err) from None
     subject = load_subject(source)
     stem = _stem(source, subject)
     sections, _ = model_sections(subject.name, out_dir, stem, dpi)
@@ -316,7 +327,7 @@ def write_lesson(source: str, out_dir: str | Path, *, data: str | None = None, i
             f"<code>ilsvrc train {_esc(subject.name)}</code> for its filters, feature maps and Grad-CAM.</p>"
         )
     path = out_dir / f"{stem}.html"
-    path.write_text(page_html(f"{subject.name}: lesson", [head, *sections]), encoding="utf-8")
+    _write(path, page_html(f"{subject.name}: lesson", [head, *sections]))
     _record(
         out_dir,
         Page(
@@ -328,6 +339,13 @@ def write_lesson(source: str, out_dir: str | Path, *, data: str | None = None, i
     )
     write_index(out_dir)
     return path
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise write_error(path, err) from None
 
 
 def _manifest(out_dir: Path) -> dict[str, dict]:
@@ -344,7 +362,7 @@ def _manifest(out_dir: Path) -> dict[str, dict]:
 def _record(out_dir: Path, page: Page) -> None:
     pages = _manifest(out_dir)
     pages[page.file] = {"title": page.title, "model": page.model, "trained": page.trained}
-    (out_dir / "lessons.json").write_text(json.dumps(pages, indent=2, sort_keys=True) + "\n")
+    _write(out_dir / "lessons.json", json.dumps(pages, indent=2, sort_keys=True) + "\n")
 
 
 def write_index(out_dir: str | Path) -> Path:
@@ -370,9 +388,11 @@ def write_index(out_dir: str | Path) -> Path:
         "<h1>The ILSVRC lineage, one lesson per net</h1><p>Each page: the paper's card, the architecture drawn "
         "from the model, its layer table, receptive fields and cost arguments; pages of trained checkpoints add "
         "curves, filters, feature maps, Grad-CAM and occlusion maps.</p>"
-        "<table><tr><th class='l'>model</th><th>year</th><th>params</th><th class='l'>pages</th>"
+        "<table><tr><th class='l'>model</th><th>year</th><th>reference params</th><th class='l'>pages</th>"
         f"<th class='l'>result</th></tr>{''.join(rows)}</table>"
     )
     path = out_dir / "index.html"
-    path.write_text(page_html("ilsvrc lessons", [body]), encoding="utf-8")
+    footer = "Written by <code>ilsvrc lesson</code>; years, parameter counts and results are the model cards' "
+    footer += "reference figures (<code>ilsvrc models</code>); blank where a card has none."
+    _write(path, page_html("ilsvrc lessons", [body], footer))
     return path

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ilsvrc.errors import UserError
+from ilsvrc.safety import write_error
 from ilsvrc.viz.inspect import Subject, first_conv, shown_image, to_input, towers
 
 DPI = 100
@@ -40,9 +41,13 @@ def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".svg"):
         raise UserError(f"{path}: pictures are written as .png, .jpg or .svg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI)
+    except OSError as err:
+        raise write_error(path, err) from None
+    finally:
+        plt.close(fig)
     return path
 
 
