@@ -215,3 +215,18 @@ def test_vgg16_stacks_three_3x3_convolutions_between_pools():
     arch = architecture(*summary_of("vgg16"))
     assert [len(g) for g in _runs(arch.units)] == [2, 2, 3, 3, 3]
     assert not any(isinstance(u, Stage) for u in arch.units)  # a plain stack: the lecture's table applies
+
+
+def test_grad_cam_of_a_vit_is_a_map_over_its_patch_grid():
+    from ilsvrc.models import create_model
+    from ilsvrc.viz.cam import grad_cams
+
+    torch.manual_seed(0)
+    model = create_model("vit_tiny").eval()
+    nn.init.normal_(model.heads.head.weight, std=0.5)  # the zero-initialised head would give every class 10%
+    subject = _subject(model, size=32)
+    image = (torch.rand(32, 32, 3) * 255).to(torch.uint8)
+    cams, layer = grad_cams(subject, image, top=2)
+    assert layer == "encoder.layers.encoder_layer_5.ln_1"
+    assert [c.shape for _, _, c in cams] == [(32, 32), (32, 32)]
+    assert cams[0][1] >= cams[1][1] and all(c.std() > 0.01 for _, _, c in cams)

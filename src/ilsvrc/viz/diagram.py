@@ -191,6 +191,11 @@ def _block(c: _Canvas, block: Block, x: float, y: float, w: float) -> float:
     return y
 
 
+def _shortcuts(block: Block) -> list[bool]:
+    """Per residual of the block: does its shortcut compute something (a projection, padding)?"""
+    return [bool(p.shortcut) for p in block.parts if isinstance(p, Residual)]
+
+
 def _stage(c: _Canvas, stage: Stage, y: float) -> float:
     from matplotlib.patches import FancyBboxPatch
 
@@ -213,6 +218,8 @@ def _stage(c: _Canvas, stage: Stage, y: float) -> float:
     c.text(x + 0.12, y + 0.14, f"{first.type}{count}   ({names})", weight="bold", fontsize=8)
     outs = list(dict.fromkeys(shape_text(b.output_shape) for b in stage.blocks))  # distinct, in order
     shown = f" (all {n}); the first is drawn" if n > 1 else ""
+    if n > 1 and _shortcuts(first) != _shortcuts(stage.blocks[1]) and not any(_shortcuts(stage.blocks[1])):
+        shown += ", the others have identity shortcuts"
     line = f"out {', '.join(outs)} · {si(stage.params)} params · {si(stage.macs)} MACs{shown}"
     c.text(x + 0.12, y + 0.32, line, fontsize=6.8, color="#333333")
     c.arrow(CENTER, y - GAP, CENTER, y)
