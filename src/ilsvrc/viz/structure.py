@@ -227,6 +227,7 @@ def find_blocks(summary: Summary, model: nn.Module) -> list[str]:
 
 
 def _child(name: str, prefix: str) -> str:
+    """The child of `prefix` that row `name` lies under: ("layer1.0.downsample.0", "layer1.0") -> "downsample"."""
     rest = name[len(prefix) + 1 :]
     return rest.split(".", 1)[0].split(" ", 1)[0]
 
@@ -250,6 +251,7 @@ def _collapse(rows: list[LayerRow], prefix: str, model: nn.Module) -> list[Layer
 
 
 def _sequence(items: list[LayerRow | Box], model: nn.Module) -> list[Box]:
+    """Rows and already-collapsed boxes, in order, as boxes."""
     out: list[Box] = []
     pending: list[LayerRow] = []
     for item in [*items, None]:
