@@ -356,7 +356,9 @@ class TrainConfig:
     )
     amp: bool = _plain(False, "deprecated spelling of precision='bf16'", "run", cli=False)
     compile: bool = _plain(False, "torch.compile the model", "run")
-    workers_threads: int | None = _plain(None, "torch intra-op threads (default: every core)", "run", flag="threads")
+    workers_threads: int | None = _plain(
+        None, "torch intra-op threads (default: every core)", "run", flag="threads", metavar="N"
+    )
     progress: bool = _plain(True, "a progress bar on a terminal (plain log lines otherwise)", "run")
     tensorboard: bool = _plain(False, "also write TensorBoard events (when tensorboard is installed)", "run")
     seed: int = _plain(0, "seed of model init, data order, augmentation and subset choice", "run")
@@ -451,7 +453,11 @@ def _range(value: Any, name: str, low: float, high: float, low_open: bool = Fals
         return
     if (value <= low if low_open else value < low) or value > high:
         bound = f"> {low}" if low_open else f">= {low}"
-        raise UserError(f"{name} must be {bound} and <= {high:g}, got {value:g}")
+        raise UserError(f"{name} must be {bound} and <= {_num(high)}, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) or x == math.inf else f"{x:g}"
 
 
 def _check_model_options(options: Any) -> None:

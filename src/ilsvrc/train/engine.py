@@ -32,7 +32,15 @@ from ilsvrc.train import distributed
 from ilsvrc.train.config import RECIPES, TrainConfig
 from ilsvrc.train.logging import plot_curves, write_report
 from ilsvrc.train.optim import set_lr
-from ilsvrc.train.setup import Run, claim_run_folder, default_out, load_for_resume, prepare_run, select_device
+from ilsvrc.train.setup import (
+    Run,
+    check_resumable,
+    claim_run_folder,
+    default_out,
+    load_for_resume,
+    prepare_run,
+    select_device,
+)
 from ilsvrc.train.spec import ModelSpec
 from ilsvrc.train.state import RunState
 
@@ -105,6 +113,8 @@ def train(
     cfg = cfg.replace(out=cfg.out or default_out(cfg.model))
     out = Path(cfg.out)
     check_output_dir(out)  # a path under a file, a read-only disk: say so before loading any data
+    if cfg.resume:
+        check_resumable(out)  # before the lock creates the folder
     device = select_device(cfg)
     dist = distributed.setup(device.type)
     if dist.enabled and device.type == "cuda":

@@ -59,11 +59,9 @@ def cuda_bf16_native(device: torch.device) -> bool:
     return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
 
 
-def choose_precision(
-    requested: str, device: torch.device, cpu_probe: Callable[[], bool] = cpu_bf16_native
-) -> Precision:
+def choose_precision(requested: str, device: torch.device, cpu_probe: Callable[[], bool] | None = None) -> Precision:
     """Resolve 'auto' (or a requested precision the device cannot run) to the one that will be used."""
-    native = cuda_bf16_native(device) if device.type == "cuda" else cpu_probe()
+    native = cuda_bf16_native(device) if device.type == "cuda" else (cpu_probe or cpu_bf16_native)()
     where = "this GPU" if device.type == "cuda" else "this CPU"
     if requested == "auto":
         if native:

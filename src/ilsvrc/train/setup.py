@@ -148,11 +148,16 @@ def _cores() -> int:
 # ------------------------------------------------------------------------------------------------ resume
 
 
-def load_for_resume(cfg: TrainConfig, out: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    """(the saved config with the caller's run-control fields, the checkpoint); a changed field is refused."""
+def check_resumable(out: Path) -> None:
     last = out / "checkpoints" / "last.pt"
     if not last.is_file():
         raise UserError(f"nothing to resume: {last} does not exist")
+
+
+def load_for_resume(cfg: TrainConfig, out: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """(the saved config with the caller's run-control fields, the checkpoint); a changed field is refused."""
+    check_resumable(out)
+    last = out / "checkpoints" / "last.pt"
     ckpt = ckpt_io.load(last)
     saved = TrainConfig.from_dict(ckpt["config"]).resolve()  # resolve: fields added since it was saved
     for f in saved.__dataclass_fields__:
@@ -167,7 +172,7 @@ def load_for_resume(cfg: TrainConfig, out: Path) -> tuple[TrainConfig, dict[str,
 
 
 def _changed(name: str, mine: Any, theirs: Any, out: Path) -> str:
-    what = {"model": "the model", "model_options": "the model", "data": "the data"}.get(name, name)
+    what = {"model_options": "model", "data": "data source"}.get(name, name)
     flag = "--" + ("threads" if name == "workers_threads" else name.replace("_", "-"))
     return (
         f"--resume: {flag} {mine!r} differs from {theirs!r} in the run in {out} (a changed {what}); a resumed run "
@@ -329,6 +334,44 @@ def _wrap(raw: nn.Module, cfg: TrainConfig, dist: distributed.Dist, device: torc
     return ddp, (torch.compile(ddp) if cfg.compile else ddp)
 
 
+def _network(
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    train_set: Any,
+    device: torch.device,
+    fresh: bool,
+    sizes: tuple[int, int | None, Any],
+    data_fp: dict[str, Any],
+) -> tuple[TrainConfig, nn.Module, Precision, tuple[bool, str], dict[str, Any]]:
+    """(config with the concrete precision/format, network, precision, (channels_last, why), checkpoint facts)."""
+    size, eval_resize, init_tf = sizes
+    num_classes, in_chans = len(train_set.classes), train_set.images.shape[-1]
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run with this seed
+    raw = spec.build(num_classes, in_chans).to(device)
+    if fresh and hasattr(raw, "init_from_data"):
+        _init_from_data(raw, train_set, init_tf, device)
+    precision = choose_precision(cfg.precision, device)
+    channels_last, cl_reason = choose_channels_last(cfg.channels_last, raw, device)
+    cfg = cfg.replace(precision=precision.name, channels_last="on" if channels_last else "off")
+    if channels_last:
+        raw = raw.to(memory_format=torch.channels_last)
+    facts = {
+        "config": cfg.to_dict(),
+        "classes": list(train_set.classes),
+        "mean": list(train_set.mean),
+        "std": list(train_set.std),
+        "in_chans": in_chans,
+        "num_classes": num_classes,
+        "input_size": size,
+        "eval_resize": eval_resize,
+        "fingerprint": _fingerprint(spec, raw, num_classes, in_chans, size),
+        "data_fingerprint": data_fp,
+        "precision": precision.name,
+        "channels_last": channels_last,
+    }
+    return cfg, raw, precision, (channels_last, cl_reason), facts
+
+
 # ------------------------------------------------------------------------------------------------ the whole set-up
 
 
@@ -351,35 +394,15 @@ def prepare_run(
     data_fp = _data_fingerprint(train_set, val_set)
     if resume is not None:
         _check_same_data(resume, data_fp, out)
-    num_classes, (_, side, _, in_chans) = len(train_set.classes), train_set.images.shape
+    side = train_set.images.shape[1]
     size, eval_resize, augment_kind = _resolve_sizes(cfg, spec, side)
     loader, val_loader, steps_per_epoch, total_steps = _loaders(cfg, dist, train_set, val_set)
     augment, eval_tf, init_tf = (t.to(device) for t in _transforms(cfg, train_set, size, eval_resize, augment_kind))
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 17 + dist.rank)
 
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run with this seed
-    raw = spec.build(num_classes, in_chans).to(device)
-    if resume is None and hasattr(raw, "init_from_data"):
-        _init_from_data(raw, train_set, init_tf, device)
-    precision = choose_precision(cfg.precision, device)
-    channels_last, cl_reason = choose_channels_last(cfg.channels_last, raw, device)
-    cfg = cfg.replace(precision=precision.name, channels_last="on" if channels_last else "off")
-    if channels_last:
-        raw = raw.to(memory_format=torch.channels_last)
-    facts = {
-        "config": cfg.to_dict(),
-        "classes": list(train_set.classes),
-        "mean": list(train_set.mean),
-        "std": list(train_set.std),
-        "in_chans": in_chans,
-        "num_classes": num_classes,
-        "input_size": size,
-        "eval_resize": eval_resize,
-        "fingerprint": _fingerprint(spec, raw, num_classes, in_chans, size),
-        "data_fingerprint": data_fp,
-        "precision": precision.name,
-        "channels_last": channels_last,
-    }
+    cfg, raw, precision, (channels_last, cl_reason), facts = _network(
+        cfg, spec, train_set, device, resume is None, (size, eval_resize, init_tf), data_fp
+    )
     state = RunState(
         model=raw,
         optimizer=build_optimizer(raw, cfg, device),
