@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from ilsvrc.errors import UserError
+from ilsvrc.errors import RunError, UserError
 from ilsvrc.locks import folder_lock
 from ilsvrc.train import TrainConfig, train
 from ilsvrc.train.checkpoint import load
@@ -195,3 +196,44 @@ def test_no_function_in_train_is_longer_than_80_lines_and_the_engine_imports_no_
                 assert node.end_lineno - node.lineno < 80, f"{path.name}:{node.name}"
     for name in ("engine.py", "setup.py", "state.py"):
         assert "ilsvrc.models" not in (REPO / "src" / "ilsvrc" / "train" / name).read_text(), name
+
+
+# ------------------------------------------------------------------------------------------- phase 2: fit, divergence
+
+
+def test_epochs_fit_the_recipes_warmup_to_the_run_and_the_summary_has_the_final_lr(tmp_path):
+    # 'quick' is 6 epochs with a 1-epoch warm-up: a 2-epoch run warms up for 1/3 epoch, not half the run
+    result = train(
+        tiny_config(tmp_path, epochs=2, model="cifar_convnet"), tiny_dataset(96, size=8), tiny_dataset(8, size=8)
+    )  # 6 steps per epoch: 12 steps, warm-up 2
+    assert result.history[0]["lr"] == pytest.approx(
+        0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 10))
+    )  # step 5: 3 of 10 steps after warm-up
+    assert result.summary["final_lr"] == result.history[-1]["lr"] < 0.01  # the old 6-step warm-up ended at 0.05
+
+
+def test_a_hand_set_warmup_is_kept_when_the_run_is_shortened():
+    from ilsvrc.train.optim import Schedule, length_fit
+
+    cfg = TrainConfig(epochs=2, warmup_epochs=0.5).resolve()
+    s = Schedule.from_config(cfg, 20, 10, length_fit(cfg, 20, 10))
+    assert s.warmup == 5  # 0.5 epochs as given; the recipe's own 1 epoch would have become 1/3 epoch
+
+
+def test_a_diverging_loss_stops_in_one_line_naming_the_lr(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(8 * 8 * 3, 4))
+    cfg = tiny_config(
+        tmp_path,
+        max_steps=30,
+        lr=1e4,
+        warmup_epochs=0,
+        schedule="constant",
+        momentum=0.0,
+        label_smoothing=0.0,
+        log_every=1,
+        augment="none",
+        precision="fp32",
+    )
+    with pytest.raises(RunError, match=r"diverged.*try --lr") as err:
+        train(cfg, tiny_dataset(64, size=8), tiny_dataset(8, size=8), model=net)
+    assert "\n" not in str(err.value)

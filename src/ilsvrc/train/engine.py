@@ -229,6 +229,28 @@ def _log_step(run: Run, state: RunState, epoch_end: bool) -> None:
     if run.dist.is_main:
         run.progress.update(step, run.last_info)
         run.log.record("step", step, {"epoch": step / run.steps_per_epoch, **run.last_info})
+    _check_divergence(run, state, run.last_info["loss"])
+
+
+def _chance_loss(run: Run) -> float:
+    return math.log(max(2, len(run.train_set.classes)))
+
+
+def _check_divergence(run: Run, state: RunState, loss: float) -> None:
+    """Stop a run whose loss, past warm-up, is far above chance (ln classes): it is not going to learn.
+
+    A finite loss of 133 with 10 classes (AlexNet at 'quick's lr 0.2) passes the NaN guard; this names the cause.
+    Every rank sees the same summed loss, so all stop together."""
+    chance = _chance_loss(run)
+    limit = 3 * chance + 1  # 3x chance (+1 so 2-class runs get headroom); a learning net stays below ln C
+    if state.step <= max(run.schedule.warmup, 10) or loss <= limit:
+        return
+    cfg = run.cfg
+    raise RunError(
+        f"training diverged: running train loss {loss:.1f} at step {state.step} is far above chance "
+        f"(ln {len(run.train_set.classes)} classes = {chance:.2f}); lr {run.lr:.3g} of the '{cfg.recipe}' recipe "
+        f"is likely too high for {cfg.model}: try --lr {run.lr / 10:.3g} or the model's paper recipe (--recipe)"
+    )
 
 
 def _end_epoch(run: Run, state: RunState) -> None:
@@ -271,8 +293,22 @@ def _end_epoch(run: Run, state: RunState) -> None:
     if run.dist.is_main:
         run.log.record("epoch", state.step, record)
         run.say(_epoch_line(record))
+        _warn_at_chance(run, state, record)
     _save(run, state, best=is_best)
     run.seg_start, run.seg_images = time.monotonic(), 0
+
+
+def _warn_at_chance(run: Run, state: RunState, record: dict[str, Any]) -> None:
+    """One warning line when, from the second epoch past warm-up, training accuracy is still at chance."""
+    classes = len(run.train_set.classes)
+    at_chance = 1 - record["train_top1_error"] < 1.2 / classes
+    if len(state.history) >= 2 and state.step > run.schedule.warmup and at_chance and not run.warned:
+        run.warned = True
+        run.say(
+            f"warning: train accuracy {100 * (1 - record['train_top1_error']):.1f}% is at chance "
+            f"({100 / classes:.1f}% for {classes} classes) after {record['epoch']} epochs; check the lr "
+            f"({run.lr:.3g}) and the recipe ('{run.cfg.recipe}')"
+        )
 
 
 def _epoch_line(r: dict[str, Any]) -> str:

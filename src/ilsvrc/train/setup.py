@@ -24,7 +24,7 @@ from ilsvrc.train import checkpoint as ckpt_io
 from ilsvrc.train import distributed
 from ilsvrc.train.config import TrainConfig, save_yaml
 from ilsvrc.train.logging import Progress, RunLog
-from ilsvrc.train.optim import Schedule, build_optimizer
+from ilsvrc.train.optim import Schedule, build_optimizer, length_fit
 from ilsvrc.train.precision import Precision, choose_channels_last, choose_precision
 from ilsvrc.train.spec import ModelSpec, from_module
 from ilsvrc.train.state import EMA, RunState
@@ -80,6 +80,7 @@ class Run:
     step_times: list[float] = field(default_factory=list)
     interrupt: Exception | None = None
     stopped: bool = False
+    warned: bool = False  # the at-chance warning is said once
 
     def say(self, line: str) -> None:
         if self.dist.is_main:
@@ -434,7 +435,7 @@ def prepare_run(
         val_loader=val_loader,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
-        schedule=Schedule.from_config(cfg, total_steps, steps_per_epoch),
+        schedule=Schedule.from_config(cfg, total_steps, steps_per_epoch, length_fit(cfg, total_steps, steps_per_epoch)),
         augment=augment,
         eval_tf=eval_tf,
         precision=precision,
