@@ -237,3 +237,19 @@ def test_a_diverging_loss_stops_in_one_line_naming_the_lr(tmp_path):
     with pytest.raises(RunError, match=r"diverged.*try --lr") as err:
         train(cfg, tiny_dataset(64, size=8), tiny_dataset(8, size=8), model=net)
     assert "\n" not in str(err.value)
+
+
+def _cli_values(argv: list[str]) -> dict:
+    from ilsvrc.cli import build_parser
+    from ilsvrc.commands.train import _values
+
+    return _values(build_parser().parse_args(["train", *argv]))
+
+
+def test_a_named_model_trains_with_its_papers_recipe_and_no_model_keeps_the_main_job():
+    assert _cli_values(["alexnet", "--max-steps", "30"])["recipe"] == "alexnet"
+    assert _cli_values(["resnet50"])["recipe"] == "resnet-imagenet"
+    assert _cli_values(["speedrun_cifar"])["recipe"] == "cifar-fast"
+    assert _cli_values(["cifar_convnet"])["recipe"] == "quick"  # experiments have no paper recipe
+    assert _cli_values(["alexnet", "--recipe", "modern"])["recipe"] == "modern"
+    assert "recipe" not in _cli_values([]) and TrainConfig().recipe == "quick"  # `ilsvrc train`: the main job

@@ -33,7 +33,10 @@ def _argument(f: Any, hint: Any) -> dict[str, Any]:
     meta = f.metadata
     text = meta["help"]
     if f.name == "recipe":
-        text += f": {', '.join(RECIPES)} (default {DEFAULT_RECIPE})"
+        text += (
+            f": {', '.join(RECIPES)} (default: a named MODEL's own paper recipe, fitted to --epochs/--max-steps; "
+            f"with no MODEL, {DEFAULT_RECIPE})"
+        )
     elif "generic" in meta and _DEFAULTS.get(f.name) is not None:
         text += " (default: the recipe's)"
     elif f.default not in (None, False, True) and not callable(f.default):
@@ -123,7 +126,13 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
         values = {**values, **_saved_config(Path(out))}
     if "model_options" in explicit:
         explicit["model_options"] = {**values.get("model_options", {}), **explicit["model_options"]}
-    return {**values, **explicit}
+    merged = {**values, **explicit}
+    if "recipe" not in merged and "model" in explicit:  # a named model trains with its paper's recipe
+        from ilsvrc.models import get_card
+        from ilsvrc.train.config import recipe_for
+
+        merged["recipe"] = recipe_for(explicit["model"], get_card(explicit["model"]).family)
+    return merged
 
 
 def _saved_config(out: Path) -> dict[str, Any]:

@@ -409,6 +409,26 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+# The recipe a model trains with when `ilsvrc train MODEL` names no --recipe: its paper's (by name, then family).
+# `ilsvrc train` with no model at all keeps DEFAULT_RECIPE ('quick', the few-minute main job).
+MODEL_RECIPES: dict[str, str] = {
+    "speedrun_cifar": "cifar-fast",
+    "alexnet": "alexnet",
+    "zfnet": "alexnet",  # Zeiler & Fergus 2014, section 3: AlexNet's set-up (SGD 0.01, momentum 0.9, /10 steps)
+    "vgg": "vgg",
+    "googlenet": "googlenet",
+    "resnet": "resnet-imagenet",
+    "resnet-cifar": "resnet-cifar",
+    "senet": "resnet-imagenet",  # Hu et al. 2018, section 6.1: SGD 0.9, /10 steps, as the ResNet baselines
+    "vit": "modern",  # not the paper's (Adam, large batches, JFT pre-training): the closest preset here
+}
+
+
+def recipe_for(name: str, family: str) -> str:
+    """The default recipe of a model: MODEL_RECIPES by name, then by family, else DEFAULT_RECIPE."""
+    return MODEL_RECIPES.get(name) or MODEL_RECIPES.get(family) or DEFAULT_RECIPE
+
+
 # Generic values for fields no recipe sets: read from the field declarations above.
 _DEFAULTS: dict[str, Any] = {f.name: f.metadata["generic"] for f in fields(TrainConfig) if "generic" in f.metadata}
 
