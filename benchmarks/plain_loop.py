@@ -7,7 +7,7 @@ The user's way: torchvision transforms on PIL images one at a time, DataLoader(n
 the default memory format, `loss.item()` every step.
 
     python benchmarks/plain_loop.py resnet20 --data CIFAR_BATCHES_DIR --epochs 1
-    python benchmarks/plain_loop.py resnet18 --data ../shared/data/imagenette224 --epochs 1
+    python benchmarks/plain_loop.py resnet18 --data ../shared/data/imagenette224 --epochs 1 --size 64
 """
 
 from __future__ import annotations
@@ -76,14 +76,21 @@ def main() -> None:
     p.add_argument("model")
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--size", type=int, help="input side (default 32 for CIFAR, 224 otherwise)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="input side (default 32 for CIFAR, else 64: the side ilsvrc decodes "
+        "image folders to when no size is given)",
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.2)
     args = p.parse_args()
     t0 = time.perf_counter()
-    size = args.size or (32 if (args.data / "test_batch").is_file() else 224)
+    size = args.size or (32 if (args.data / "test_batch").is_file() else 64)
     train_set, val_set = datasets(args.data, size)
     loader = torch.utils.data.DataLoader(train_set, args.batch_size, shuffle=True, num_workers=2, drop_last=True)
+    if len(loader) == 0:
+        raise SystemExit(f"{args.data}: {len(train_set)} training images, fewer than one batch of {args.batch_size}")
     torch.manual_seed(0)
     model = build(args.model, len(train_set.classes)).train()
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)

@@ -7,7 +7,8 @@ each (disk caches; ilsvrc's decoded-image cache). The result is the median wall 
 rounds and the plain loop's median over each ilsvrc arm's: > 1 means ilsvrc is faster.
 
 Cases: resnet20 on the first `cifar_images` CIFAR-10 training and `cifar_test` test images (written to a
-temporary CIFAR-batch folder), and resnet18 on an ImageFolder with train/ and val/ (Imagenette).
+temporary CIFAR-batch folder), and resnet18 on an ImageFolder with train/ and val/ (Imagenette) at the 64-px side
+`ilsvrc train` decodes image trees to by default (the plain loop resizes to the same side).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ilsvrc.bench.machine import describe
+from ilsvrc.data.sources import DEFAULT_SIZE
 from ilsvrc.errors import UserError
 
 PLAIN_LOOP = Path(__file__).resolve().parents[3] / "benchmarks" / "plain_loop.py"
@@ -60,11 +62,12 @@ def write_folder_subset(source: str | Path, dest: Path, per_class: int) -> Path:
     return dest
 
 
-def _commands(model: str, data: Path, epochs: float, out: Path) -> dict[str, list[str]]:
+def _commands(model: str, data: Path, epochs: float, out: Path, size: int) -> dict[str, list[str]]:
     train = [sys.executable, "-m", "ilsvrc", "train", model, "--data", str(data), "--epochs", str(epochs)]
     train += ["--no-progress", "--overwrite", "--out"]
     cmds = {arm: [*train, str(out / arm), *extra] for arm, extra in ARMS.items()}
     cmds["plain"] = [sys.executable, str(PLAIN_LOOP), model, "--data", str(data), "--epochs", str(epochs)]
+    cmds["plain"] += ["--size", str(size)]  # the input side `ilsvrc train` picks for this data: the same work
     return cmds
 
 
@@ -79,11 +82,18 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def time_case(
-    name: str, model: str, data: Path, epochs: float, pairs: int, scratch: Path, log: Callable[[str], None]
+    name: str,
+    model: str,
+    data: Path,
+    epochs: float,
+    pairs: int,
+    scratch: Path,
+    log: Callable[[str], None],
+    size: int,
 ) -> dict[str, Any]:
     """Median wall seconds per arm over `pairs` alternating rounds, and plain / ilsvrc ratios."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmds = _commands(model, data, epochs, scratch / name)
+    cmds = _commands(model, data, epochs, scratch / name, size)
     order = list(cmds)
     for arm in order:  # warm-up: page cache, ilsvrc's decoded-image cache, compiled native kernels
         _time(cmds[arm], env)
@@ -126,12 +136,13 @@ def run_e2e(
         scratch = Path(tmp)
         if cifar is not None:
             data = write_cifar_subset(cifar, scratch / "cifar", cifar_images, cifar_test)
-            rows.append(time_case("resnet20-cifar", "resnet20", data, epochs, pairs, scratch, log))
+            rows.append(time_case("resnet20-cifar", "resnet20", data, epochs, pairs, scratch, log, size=32))
         if folder is not None:
             data = Path(folder)
             if folder_per_class is not None:
                 data = write_folder_subset(folder, scratch / "folder", folder_per_class)
-            rows.append(time_case("resnet18-folder", "resnet18", data, epochs, pairs, scratch, log))
+            # ilsvrc decodes an image tree at DEFAULT_SIZE (64) px and trains resnet18 there; so does the plain loop
+            rows.append(time_case("resnet18-folder", "resnet18", data, epochs, pairs, scratch, log, size=DEFAULT_SIZE))
     return {
         "suite": "e2e",
         "machine": describe(),

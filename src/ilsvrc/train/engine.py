@@ -229,27 +229,36 @@ def _log_step(run: Run, state: RunState, epoch_end: bool) -> None:
     if run.dist.is_main:
         run.progress.update(step, run.last_info)
         run.log.record("step", step, {"epoch": step / run.steps_per_epoch, **run.last_info})
-    _check_divergence(run, state, run.last_info["loss"])
+    _check_divergence(run, state, acc[0], acc[2])
 
 
 def _chance_loss(run: Run) -> float:
     return math.log(max(2, len(run.train_set.classes)))
 
 
-def _check_divergence(run: Run, state: RunState, loss: float) -> None:
-    """Stop a run whose loss, past warm-up, is far above chance (ln classes): it is not going to learn.
+def _check_divergence(run: Run, state: RunState, loss_sum: float, count: float) -> None:
+    """Stop a run whose loss, past warm-up, stays far above chance (ln classes): it is not going to learn.
 
-    A finite loss of 133 with 10 classes (AlexNet at 'quick's lr 0.2) passes the NaN guard; this names the cause.
-    Every rank sees the same summed loss, so all stop together."""
+    The loss is the mean over the steps since the last log point (not the epoch's running mean, which lags a
+    net that blew up and recovered), and it must be too high at two log points in a row. A finite loss of 133
+    with 10 classes (AlexNet at 'quick's lr 0.2) passes the NaN guard; this names the cause. Every rank sees
+    the same summed loss, so all stop together."""
+    last_sum, last_count = run.loss_mark
+    run.loss_mark = (loss_sum, count)
+    if count <= last_count:
+        return
+    loss = (loss_sum - last_sum) / (count - last_count)
     chance = _chance_loss(run)
     limit = 3 * chance + 1  # 3x chance (+1 so 2-class runs get headroom); a learning net stays below ln C
-    if state.step <= max(run.schedule.warmup, 10) or loss <= limit:
+    past_warmup = state.step > max(run.schedule.warmup, 10)
+    run.strikes = run.strikes + 1 if past_warmup and loss > limit else 0
+    if run.strikes < 2:
         return
     cfg = run.cfg
     raise RunError(
-        f"training diverged: running train loss {loss:.1f} at step {state.step} is far above chance "
+        f"training diverged: train loss {loss:.1f} at step {state.step} stays far above chance "
         f"(ln {len(run.train_set.classes)} classes = {chance:.2f}); lr {run.lr:.3g} of the '{cfg.recipe}' recipe "
-        f"is likely too high for {cfg.model}: try --lr {run.lr / 10:.3g} or the model's paper recipe (--recipe)"
+        f"is likely too high for {cfg.model}: try --lr {run.lr / 10:.3g} or another --recipe"
     )
 
 
@@ -287,6 +296,7 @@ def _end_epoch(run: Run, state: RunState) -> None:
     record["wall_s"] = run.wall_s(state)
     state.history.append(record)
     state.epoch_acc.zero_()
+    run.loss_mark = (0.0, 0.0)  # the divergence check's interval starts again with the epoch sums
     is_best = record["val_top1_error"] is not None and record["val_top1_error"] < state.best_top1
     if is_best:
         state.best_top1 = record["val_top1_error"]

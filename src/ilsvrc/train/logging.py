@@ -67,7 +67,12 @@ def _fmt(info: dict[str, Any]) -> str:
     parts = []
     for key, value in info.items():
         if isinstance(value, float):
-            value = f"{value:.3g}" if key == "lr" else f"{value:.4f}" if abs(value) < 100 else f"{value:.0f}"
+            if key == "lr":
+                value = f"{value:.3g}"
+            elif key == "img/s":  # a rate: a few significant digits, never four decimals
+                value = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+            else:  # loss and error fractions
+                value = f"{value:.4f}" if abs(value) < 100 else f"{value:.0f}"
         parts.append(f"{key} {value}")
     return "  ".join(parts)
 

@@ -81,6 +81,8 @@ class Run:
     interrupt: Exception | None = None
     stopped: bool = False
     warned: bool = False  # the at-chance warning is said once
+    loss_mark: tuple[float, float] = (0.0, 0.0)  # (loss sum, count) of the epoch at the last log point
+    strikes: int = 0  # log points in a row with a loss far above chance
 
     def say(self, line: str) -> None:
         if self.dist.is_main:
