@@ -64,7 +64,7 @@ def write_folder_subset(source: str | Path, dest: Path, per_class: int) -> Path:
 
 def _commands(model: str, data: Path, epochs: float, out: Path, size: int) -> dict[str, list[str]]:
     train = [sys.executable, "-m", "ilsvrc", "train", model, "--data", str(data), "--epochs", str(epochs)]
-    train += ["--no-progress", "--overwrite", "--out"]
+    train += ["--recipe", "quick", "--no-progress", "--overwrite", "--out"]  # quick: the recipe plain_loop.py does
     cmds = {arm: [*train, str(out / arm), *extra] for arm, extra in ARMS.items()}
     cmds["plain"] = [sys.executable, str(PLAIN_LOOP), model, "--data", str(data), "--epochs", str(epochs)]
     cmds["plain"] += ["--size", str(size)]  # the input side `ilsvrc train` picks for this data: the same work
