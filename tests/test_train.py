@@ -46,6 +46,7 @@ def tiny_config(tmp_path: Path, name: str = "run", **kw) -> TrainConfig:
         out=str(tmp_path / name),
         progress=False,
         tensorboard=False,
+        workers_threads=1,  # every core is the default; tests share the machine
     )
     return TrainConfig(**{**base, **kw})
 
@@ -291,7 +292,8 @@ from test_train import tiny_dataset
 from ilsvrc.train import TrainConfig, train
 torch.set_num_threads(1)
 cfg = TrainConfig(model="cifar_convnet", recipe="quick", epochs=2, batch_size=16, lr=0.05, augment="none",
-                  out=sys.argv[1], progress=False, tensorboard=False, label_smoothing=0.0)
+                  out=sys.argv[1], progress=False, tensorboard=False, label_smoothing=0.0, precision="fp32",
+                  workers_threads=1)
 result = train(cfg, tiny_dataset(64, size=8), tiny_dataset(37, size=8, seed=1))  # 37: uneven shards
 if torch.distributed.is_initialized() or result.summary["world_size"] == 1:
     pass
@@ -326,7 +328,9 @@ def test_cli_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("model: resnet20\nrecipe: quick\nmax_steps: 2\nbatch_size: 16\ntrain_subset: 64\nlr: 0.5\n")
     out = tmp_path / "cli"
-    code = main(["train", "--config", str(config), "--lr", "0.01", "--out", str(out), "--no-progress"])
+    code = main(
+        ["train", "--config", str(config), "--lr", "0.01", "--out", str(out), "--no-progress", "--threads", "1"]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "validation: top-1 error" in text and str(out) in text

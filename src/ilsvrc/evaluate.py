@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ilsvrc.errors import UserError
+from ilsvrc.metrics import class_log_probs, errors  # errors stays importable from here
 from ilsvrc.safety import load_state_dict_checked
 
 
@@ -41,27 +42,12 @@ def class_probs(
     model: nn.Module, loader: Any, transform: Any, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(probabilities (N, classes) averaged over crops, labels (N,)) on the CPU, in loader order."""
-    from ilsvrc.train.engine import class_log_probs
-
     probs, labels = [], []
     for images, y in loader:
         x = transform(images.to(device))
         probs.append(class_log_probs(model, x).exp().cpu())
         labels.append(y)
     return torch.cat(probs), torch.cat(labels)
-
-
-def errors(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Top-1 and top-5 error (fractions) and the mean cross-entropy of probabilities against labels."""
-    k = min(5, probs.shape[1])
-    top = probs.topk(k, dim=1).indices
-    hit = top == labels[:, None]
-    nll = -probs.gather(1, labels[:, None]).clamp_min(1e-12).log().mean()
-    return {
-        "top1_error": 1 - hit[:, 0].float().mean().item(),
-        "top5_error": 1 - hit.any(1).float().mean().item(),
-        "loss": nll.item(),
-    }
 
 
 def evaluate_checkpoints(

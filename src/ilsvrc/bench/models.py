@@ -153,7 +153,7 @@ def engine_images_per_s(
             input_size=case.size,
             channels_last=channels_last,
             compile=compile,
-            amp=amp,
+            precision="bf16" if amp else "fp32",  # this suite's fp32 arm stays fp32 under --precision auto
             device=device,
             checkpoint_every=0,
             progress=False,

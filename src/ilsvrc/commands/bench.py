@@ -10,6 +10,8 @@ SUITES = {
     "mfu": "training FLOP/s (6 x MACs per image) over the measured fp32 GEMM ceiling",
     "inference": "eval images/s of our models vs torchvision's builders of the same networks",
     "memory": "peak memory of one training step: measured vs the analysis estimate",
+    "e2e": "whole-process wall time of 'ilsvrc train' (default flags and --precision fp32) vs the plain loop "
+    "script benchmarks/plain_loop.py, alternating runs (needs --cifar and/or --data with train/ and val/)",
 }
 
 
@@ -26,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, help="input side in pixels (mfu; default: each model's)")
     p.add_argument("--batch-size", type=int, default=16, help="mfu and inference batch (default 16)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per model (mfu, inference; median reported)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved runs per case (models suite; median)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved runs per case (models, e2e; median)")
+    p.add_argument("--images", type=int, default=10_000, help="e2e: CIFAR training images (test: a tenth)")
+    p.add_argument("--per-class", type=int, help="e2e: copy at most N images per class of --data (quick checks)")
+    p.add_argument("--epochs", type=float, default=1.0, help="e2e: epochs per training process")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (mfu; models: the engine's side)")
@@ -77,6 +82,26 @@ def run(args: argparse.Namespace) -> int:
             amp=args.amp,
             device=args.device,
         )
+    elif args.suite == "e2e":
+        from ilsvrc.bench.e2e import run_e2e
+
+        if args.images < 10 or args.epochs <= 0 or (args.per_class is not None and args.per_class < 1):
+            raise UserError("--images must be >= 10, --epochs > 0 and --per-class >= 1")
+        results = run_e2e(
+            args.cifar,
+            args.data,
+            pairs=args.repeats,
+            cifar_images=args.images,
+            cifar_test=max(1, args.images // 10),
+            folder_per_class=args.per_class,
+            epochs=args.epochs,
+        )
+        for row in results["rows"]:
+            m, x = row["median_wall_s"], row["speedup"]
+            print(
+                f"{row['case']}: plain {m['plain']:.1f} s, ilsvrc {m['ilsvrc']:.1f} s ({x['ilsvrc']:.2f}x), "
+                f"ilsvrc --precision fp32 {m['ilsvrc-fp32']:.1f} s ({x['ilsvrc-fp32']:.2f}x)"
+            )
     elif args.suite == "data":
         from ilsvrc.bench.data import run_data
 

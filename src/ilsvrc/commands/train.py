@@ -1,40 +1,67 @@
-"""`ilsvrc train`: train a model with a paper's recipe (or a config file), on one process or under torchrun."""
+"""`ilsvrc train`: train a model with a paper's recipe (or a config file), on one process or under torchrun.
+
+The flags are generated from TrainConfig's field declarations (name, type, help, group), so a new field gets
+its flag and its help in one place.
+"""
 
 from __future__ import annotations
 
 import argparse
+import typing
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
 
-# CLI flag -> TrainConfig field, for the flags that map one to one.
-_FLAGS = {
-    "data": "data",
-    "recipe": "recipe",
-    "epochs": "epochs",
-    "max_steps": "max_steps",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "weight_decay": "weight_decay",
-    "out": "out",
-    "device": "device",
-    "budget": "budget",
-    "seed": "seed",
-    "augment": "augment",
-    "input_size": "input_size",
-    "train_subset": "train_subset",
-    "grad_accum": "grad_accum",
-    "ema": "ema",
-    "label_smoothing": "label_smoothing",
-    "warmup_steps": "warmup_steps",
-    "warmup_lr": "warmup_lr",
-    "eval_crops": "eval_crops",
-    "checkpoint_every": "checkpoint_every",
-    "log_every": "log_every",
-    "threads": "workers_threads",
+_GROUP_TITLES = {
+    "data": "data and model",
+    "optimizer": "optimizer (unset: from the recipe)",
+    "schedule": "length and learning-rate schedule",
+    "augment": "augmentation",
+    "eval": "evaluation",
+    "run": "how the run executes",
 }
-_SWITCHES = {"resume": "resume", "amp": "amp", "channels_last": "channels_last", "compile": "compile"}
+
+
+def _flag(f: Any) -> str:
+    return "--" + f.metadata.get("flag", f.name).replace("_", "-")
+
+
+def _argument(f: Any, hint: Any) -> dict[str, Any]:
+    """argparse keyword arguments for one TrainConfig field, from its type and metadata (default None: unset)."""
+    from ilsvrc.train.config import _DEFAULTS, DEFAULT_RECIPE, RECIPES
+
+    meta = f.metadata
+    text = meta["help"]
+    if f.name == "recipe":
+        text += (
+            f": {', '.join(RECIPES)} (default: a named MODEL's own paper recipe, fitted to --epochs/--max-steps; "
+            f"with no MODEL, {DEFAULT_RECIPE})"
+        )
+    elif "generic" in meta and _DEFAULTS.get(f.name) is not None:
+        text += " (default: the recipe's)"
+    elif f.default not in (None, False, True) and not callable(f.default):
+        text += f" (default {f.default})"
+    kw: dict[str, Any] = {"help": text, "default": None, "dest": f.name}
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    base = typing.get_origin(args[0]) or args[0]
+    if "choices" in meta:
+        kw["choices"] = list(meta["choices"])
+    if f.name == "channels_last":
+        kw.update(nargs="?", const="on")  # a bare --channels-last (the old switch) means on
+    elif base is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif base is tuple:
+        sub = typing.get_args(args[0])
+        kw.update(type=float, nargs="+" if Ellipsis in sub else len(sub))
+    else:
+        kw["type"] = base
+    if "metavar" in meta:
+        kw["metavar"] = meta["metavar"]
+    return kw
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ilsvrc.train.config import DEFAULT_MODEL, DEFAULT_RECIPE
+    from ilsvrc.train.config import DEFAULT_MODEL, DEFAULT_RECIPE, TrainConfig
 
     p = subparsers.add_parser(
         "train",
@@ -44,45 +71,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cores). Multi-process: torchrun --nproc_per_node=N -m ilsvrc train ...",
     )
     p.add_argument("model", nargs="?", help=f"registered model name (default {DEFAULT_MODEL}; see 'ilsvrc models')")
-    p.add_argument(
-        "--data",
-        help="data source: CIFAR/IDX/ImageFolder/ImageNet directory or packed file (default: bundled Fashion-MNIST)",
-    )
-    p.add_argument("--recipe", help="alexnet, vgg, googlenet, resnet-imagenet, resnet-cifar, modern, quick (default)")
     p.add_argument("--config", help="YAML file of TrainConfig fields; command-line flags override it")
-    p.add_argument("--epochs", type=float, help="length in epochs (replaces the recipe's length)")
-    p.add_argument("--max-steps", type=int, help="length in optimizer steps")
-    p.add_argument("--budget", type=float, help="scale the recipe's length, keeping its shape (e.g. 0.1)")
-    p.add_argument("--batch-size", type=int, help="images per optimizer step (global, over all processes)")
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--augment", help="pad-crop-flip, random-resized-crop, scale-jitter, center, none")
-    p.add_argument("--input-size", type=int, help="square input side (default: from the data and the model card)")
-    p.add_argument("--train-subset", type=int, help="train on the first N images of a seeded permutation")
-    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
-    p.add_argument("--ema", type=float, help="EMA/Polyak decay per step (0 = off)")
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--warmup-lr", type=float)
-    p.add_argument("--eval-crops", type=int, choices=[1, 2, 10], help="views per validation image (2 = + mirror)")
-    p.add_argument(
+    groups = {name: p.add_argument_group(title) for name, title in _GROUP_TITLES.items()}
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if f.metadata.get("cli", True):
+            groups[f.metadata["group"]].add_argument(_flag(f), **_argument(f, hints[f.name]))
+    groups["data"].add_argument(
         "--option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="model option for create_model, e.g. --option shortcut=B (repeatable)",
     )
-    p.add_argument("--out", help="run directory (default runs/MODEL-TIMESTAMP)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
-    p.add_argument("--device", choices=["cpu", "cuda"])
-    p.add_argument("--amp", action="store_true", help="mixed precision (bf16; fp16 + grad scaler on older GPUs)")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--checkpoint-every", type=int, help="save checkpoints/last.pt every N steps")
-    p.add_argument("--log-every", type=int, help="read loss/accuracy every N steps")
-    p.add_argument("--threads", type=int, help="torch intra-op threads")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+    groups["run"].add_argument("--amp", action="store_true", help="old spelling of --precision bf16")
     p.set_defaults(func=run)
 
 
@@ -94,7 +96,59 @@ def _parse_option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise UserError(f"--option wants KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
+    try:
+        return key, yaml.safe_load(value)
+    except (yaml.YAMLError, RecursionError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"--option {key}: {value!r} is not a plain YAML value ({first})") from None
+
+
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    """TrainConfig values: the config file, then the saved run (on --resume), then the flags given."""
+    from ilsvrc.errors import UserError
+    from ilsvrc.train.config import TrainConfig, load_yaml
+
+    explicit: dict[str, Any] = {}
+    if args.model:
+        explicit["model"] = args.model
+    for f in fields(TrainConfig):
+        if f.metadata.get("cli", True) and getattr(args, f.name) is not None:
+            explicit[f.name] = getattr(args, f.name)
+    if args.option:
+        explicit["model_options"] = dict(map(_parse_option, args.option))
+    if args.amp:
+        explicit["amp"] = True
+    values = load_yaml(args.config) if args.config else {}
+    if explicit.get("resume") or (values.get("resume") and explicit.get("resume") is not False):
+        out = explicit.get("out") or values.get("out")
+        if not out:
+            raise UserError("--resume needs --out DIR (the run to continue)")
+        values = {**values, **_saved_config(Path(out))}
+    if "model_options" in explicit:
+        explicit["model_options"] = {**values.get("model_options", {}), **explicit["model_options"]}
+    merged = {**values, **explicit}
+    if "recipe" not in merged and "model" in explicit:  # a named model trains with its paper's recipe
+        from ilsvrc.models import get_card
+        from ilsvrc.train.config import recipe_for
+
+        merged["recipe"] = recipe_for(explicit["model"], get_card(explicit["model"]).family)
+    return merged
+
+
+def _saved_config(out: Path) -> dict[str, Any]:
+    """The saved run's config (config.yaml, else the checkpoint's) without its run-control fields."""
+    from ilsvrc.train.config import load_yaml
+    from ilsvrc.train.setup import RUN_CONTROL
+
+    path = out / "config.yaml"
+    if path.is_file():
+        saved = load_yaml(path)
+    else:
+        from ilsvrc.train.checkpoint import load
+
+        last = out / "checkpoints" / "last.pt"
+        saved = load(last)["config"] if last.is_file() else {}
+    return {k: v for k, v in saved.items() if k not in RUN_CONTROL}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,33 +159,20 @@ def run(args: argparse.Namespace) -> int:
     # cores (measured 6.7 s vs 0.9 s per resnet20 step on a loaded 2-core VM); sleeping waits cost little when idle.
     # It only takes effect before torch is first imported; a value in the environment wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from ilsvrc.train import TrainConfig, train
-    from ilsvrc.train.config import load_yaml
+    from ilsvrc.train import Interrupted, TrainConfig, train
 
-    values = load_yaml(args.config) if args.config else {}
-    if args.model:
-        values["model"] = args.model
-    for flag, name in _FLAGS.items():
-        if getattr(args, flag) is not None:
-            values[name] = getattr(args, flag)
-    for flag, name in _SWITCHES.items():
-        if getattr(args, flag):
-            values[name] = True
-    if args.option:
-        values["model_options"] = {**values.get("model_options", {}), **dict(map(_parse_option, args.option))}
-    if args.no_progress:
-        values["progress"] = False
-    if values.get("resume") and not values.get("out"):
-        from ilsvrc.errors import UserError
-
-        raise UserError("--resume needs --out DIR (the run to continue)")
-    result = train(TrainConfig.from_dict(values))
+    try:
+        result = train(TrainConfig.from_dict(_values(args)))
+    except Interrupted as stop:  # a clean stop with a checkpoint saved is not an error
+        print(f"ilsvrc train: {stop}", file=sys.stderr, flush=True)
+        return stop.exit_code
     s = result.summary
-    if s["world_size"] > 1 and int(__import__("os").environ.get("RANK", "0")) != 0:
+    if s["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
         return 0
     lines = [
         f"{s['model']} / {s['recipe']}: {s['steps']} steps ({s['epochs']:.2f} epochs) in {s['wall_s']:.0f} s, "
-        f"{s['images_per_s']:.0f} images/s on {s['device']} x {s['world_size']}",
+        f"{s['images_per_s']:.0f} images/s on {s['device']} x {s['world_size']} ({s['precision']}, "
+        f"{s['threads']} threads), final lr {s['final_lr']:.3g}",
     ]
     if s["val_top1_error"] is not None:
         lines.append(
@@ -141,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if not s["finished"]:
         lines.append(f"stopped at step {s['steps']} of {s['total_steps']}; continue with --resume --out {s['out']}")
-    lines.append(f"saved to {s['out']} (report.md, curves.png, checkpoints/best.pt)")
+    files = "report.md, curves.png" if (Path(s["out"]) / "curves.png").is_file() else "report.md"
+    lines.append(f"saved to {s['out']} ({files}, checkpoints/best.pt)")
     print("\n".join(lines), file=sys.stdout, flush=True)
     return 0

@@ -106,7 +106,9 @@ class Context:
 
     def error(self, probs: torch.Tensor) -> float:
         """Top-1 error of class probabilities against the validation labels."""
-        return float((probs.argmax(1) != self.val_set.labels).float().mean())
+        from ilsvrc.metrics import top1_error
+
+        return top1_error(probs, torch.as_tensor(self.val_set.labels))
 
     def close(self) -> None:
         self._scratch.cleanup()

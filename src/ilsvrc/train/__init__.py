@@ -3,14 +3,35 @@
 from ilsvrc.train import TrainConfig, train, RECIPES
 result = train(TrainConfig(model="resnet20", recipe="resnet-cifar", budget=0.1, out="runs/r20"))
 result.summary["val_top1_error"], result.history, result.model
+
+`train` builds `config.model` from the model registry; pass `model=` (a built nn.Module, or a ModelSpec) to
+train a network of your own: the engine itself knows no model.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ilsvrc.train.config import DEFAULT_MODEL, DEFAULT_RECIPE, RECIPES, Recipe, TrainConfig
 
 # The engine imports torch; it loads on first use so `ilsvrc --help` and config handling stay fast.
-_ENGINE = ("Interrupted", "TrainResult", "evaluate_model", "train")
+_ENGINE = ("Interrupted", "TrainResult", "evaluate", "evaluate_model")
+
+
+def train(
+    config: TrainConfig,
+    train_set: Any | None = None,
+    val_set: Any | None = None,
+    model_options: dict[str, Any] | None = None,
+    model: Any | None = None,
+):
+    """Train `config.model` (from the registry) or `model` on the data; see `ilsvrc.train.engine.train`."""
+    from ilsvrc.train import engine
+    from ilsvrc.train.spec import from_registry
+
+    if model is None:
+        model = from_registry(config.model, {**config.model_options, **(model_options or {})})
+    return engine.train(config, train_set, val_set, model_options, model=model)
 
 
 def __getattr__(name: str):
@@ -29,6 +50,7 @@ __all__ = [
     "Recipe",
     "TrainConfig",
     "TrainResult",
+    "evaluate",
     "evaluate_model",
     "train",
 ]

@@ -12,6 +12,7 @@ iterations becomes /10 at 3.2k and 4.8k of 6.4k with `budget=0.1`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ DEFAULT_RECIPE = "quick"
 SCHEDULES = ("constant", "step", "plateau", "exp", "cosine", "linear")
 AUGMENTS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "resize-crop", "center", "none")
 OPTIMIZERS = ("sgd", "adamw")
+WARMUPS = ("linear", "constant")
 
 
 @dataclass(frozen=True)
@@ -222,193 +224,157 @@ RECIPES: dict[str, Recipe] = {
     ]
 }
 
-# Generic values for fields no recipe sets.
-_DEFAULTS: dict[str, Any] = dict(
-    optimizer="sgd",
-    lr=0.1,
-    momentum=0.9,
-    weight_decay=1e-4,
-    nesterov=False,
-    no_wd_norm_bias=False,
-    bias_lr_scale=1.0,
-    batch_size=128,
-    schedule="cosine",
-    milestones=(),
-    gamma=0.1,
-    plateau_patience=5,
-    plateau_drops=3,
-    plateau_threshold=0.0,
-    exp_gamma=0.96,
-    exp_every_epochs=8.0,
-    warmup_epochs=0.0,
-    warmup_steps=None,
-    warmup_lr=0.0,
-    warmup_kind="linear",
-    label_smoothing=0.0,
-    ema=0.0,
-    aux_weight=0.3,
-    augment="pad-crop-flip",
-    pad=4,
-    scale=(0.08, 1.0),
-    ratio=(3 / 4, 4 / 3),
-    jitter=(256, 512),
-    pca_std=0.0,
-    epochs=10,
-    eval_crops=1,
-)
+# Limits that keep a typo from becoming a hang, a segfault or an overflow deep inside torch (one-line errors).
+MAX_EPOCHS = 100_000
+MAX_STEPS = 10**9
+MAX_INPUT_SIZE = 4096
+MAX_THREADS = 1024  # torch.set_num_threads(100000) segfaults inside OpenMP
+MAX_SEED = 2**32 - 1  # numpy's seed range; the augmentation seed is derived from it
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CHANNELS_LAST = ("auto", "on", "off")
+GROUPS = ("data", "optimizer", "schedule", "augment", "eval", "run")
+_RESERVED_OPTIONS = ("num_classes", "in_chans")  # set from the data, never by an option
+
+
+def _recipe(generic: Any, help: str, group: str, **cli: Any) -> Any:
+    """A field a recipe may set: None in a TrainConfig means "the recipe's value, else `generic`"."""
+    return field(default=None, metadata={"generic": generic, "help": help, "group": group, **cli})
+
+
+def _plain(default: Any, help: str, group: str, **cli: Any) -> Any:
+    """A field no recipe sets; `cli` may hold flag (its name), choices, metavar, cli=False (no flag)."""
+    return field(default=default, metadata={"help": help, "group": group, **cli})
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run. `None` means: from the recipe, else a generic default."""
+    """Everything that defines a training run. `None` means: from the recipe, else a generic default.
 
-    model: str = DEFAULT_MODEL
-    """Registered model name (see `ilsvrc models`)."""
-    data: str | None = None
-    """Data source (directory or file); None = the bundled Fashion-MNIST."""
-    recipe: str = DEFAULT_RECIPE
-    """Name of a preset in RECIPES whose settings fill the fields left as None."""
-    out: str | None = None
-    """Run directory; None = runs/<model>-<timestamp>."""
-    model_options: dict[str, Any] = field(default_factory=dict)
-    """Extra keyword options for create_model (e.g. {"shortcut": "B"})."""
+    Each field is declared once, here: its type, its default (`generic` for recipe fields), its help text and
+    its group. `_DEFAULTS`, the command-line flags of `ilsvrc train` and their help are generated from it.
+    """
 
-    epochs: float | None = None
-    """Length in passes over the training set (ignored when max_steps is set)."""
-    max_steps: int | None = None
-    """Length in optimizer steps; overrides epochs."""
-    budget: float = 1.0
-    """Multiplies the run's length and every length in its schedule (warm-up, patience, decay period)."""
-    batch_size: int | None = None
-    """Images per optimizer step, over all processes and accumulation steps."""
-    grad_accum: int = 1
-    """Micro-batches per optimizer step (each batch_size / (grad_accum * world_size) images)."""
-    train_subset: int | None = None
-    """Use only the first N images of a seeded permutation of the training set."""
+    # ----- data and model
+    model: str = _plain(DEFAULT_MODEL, "registered model name (see 'ilsvrc models')", "data", cli=False)
+    data: str | None = _plain(
+        None,
+        "data source: CIFAR/IDX/ImageFolder/ImageNet directory or packed file (default: bundled Fashion-MNIST)",
+        "data",
+        metavar="PATH",
+    )
+    recipe: str = _plain(DEFAULT_RECIPE, "name of a paper's recipe whose settings fill the fields left unset", "data")
+    model_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "extra keyword options for create_model", "group": "data", "cli": False}
+    )
+    train_subset: int | None = _plain(None, "train on the first N images of a seeded permutation", "data", metavar="N")
+    input_size: int | None = _plain(
+        None, "square input side (default: the data's side for small images, else the model card's)", "data"
+    )
 
-    optimizer: str | None = None
-    """'sgd' (foreach / fused where available) or 'adamw'."""
-    lr: float | None = None
-    """Peak learning rate."""
-    momentum: float | None = None
-    """SGD momentum (AdamW beta1)."""
-    weight_decay: float | None = None
-    """L2 weight decay (decoupled for AdamW)."""
-    nesterov: bool | None = None
-    """Nesterov momentum for SGD."""
-    no_wd_norm_bias: bool | None = None
-    """Exempt normalisation weights and all biases from weight decay."""
-    bias_lr_scale: float | None = None
-    """Learning-rate multiplier of normalisation weights and biases (their weight decay is divided by it)."""
+    # ----- optimizer
+    optimizer: str | None = _recipe("sgd", "'sgd' (foreach / fused) or 'adamw'", "optimizer", choices=OPTIMIZERS)
+    lr: float | None = _recipe(0.1, "peak learning rate", "optimizer")
+    momentum: float | None = _recipe(0.9, "SGD momentum (AdamW beta1)", "optimizer")
+    weight_decay: float | None = _recipe(1e-4, "L2 weight decay (decoupled for AdamW)", "optimizer")
+    nesterov: bool | None = _recipe(False, "Nesterov momentum for SGD", "optimizer")
+    no_wd_norm_bias: bool | None = _recipe(False, "no weight decay on normalisation weights and biases", "optimizer")
+    bias_lr_scale: float | None = _recipe(
+        1.0, "lr multiplier of normalisation weights and biases (their weight decay is divided by it)", "optimizer"
+    )
+    batch_size: int | None = _recipe(128, "images per optimizer step, over all processes and accumulation", "optimizer")
+    grad_accum: int = _plain(1, "micro-batches per optimizer step", "optimizer")
+    label_smoothing: float | None = _recipe(0.0, "cross-entropy label smoothing", "optimizer")
+    ema: float | None = _recipe(
+        0.0, "EMA/Polyak decay per step (0 = off); evaluation uses the averaged weights", "optimizer"
+    )
+    aux_weight: float | None = _recipe(0.3, "weight of auxiliary classifier losses (GoogLeNet)", "optimizer")
 
-    schedule: str | None = None
-    """'constant', 'step' (x gamma at milestones), 'plateau' (x gamma when val error stops improving), 'exp'
-    (x exp_gamma every exp_every_epochs), 'cosine' (to zero) or 'linear' (to zero)."""
-    milestones: tuple[float, ...] | None = None
-    """Step schedule: fractions of the run's length at which the lr is multiplied by gamma."""
-    gamma: float | None = None
-    """Factor of each step or plateau drop."""
-    plateau_patience: float | None = None
-    """Plateau schedule: epochs without a new best validation error before a drop (scaled by budget)."""
-    plateau_drops: int | None = None
-    """Plateau schedule: most drops over the run."""
-    plateau_threshold: float | None = None
-    """Plateau schedule: an improvement must lower the best val top-1 error by more than this (fraction)."""
-    exp_gamma: float | None = None
-    """Exp schedule: factor per period (0.96 = 'down 4%')."""
-    exp_every_epochs: float | None = None
-    """Exp schedule: period in epochs (scaled by budget)."""
-    warmup_epochs: float | None = None
-    """Warm-up length in epochs (scaled by budget); warmup_steps overrides it."""
-    warmup_steps: int | None = None
-    """Warm-up length in optimizer steps (scaled by budget)."""
-    warmup_lr: float | None = None
-    """Learning rate at the start of warm-up (linear) or during it (constant)."""
-    warmup_kind: str | None = None
-    """'linear' (from warmup_lr up to lr) or 'constant' (warmup_lr, then lr)."""
+    # ----- length and schedule
+    epochs: float | None = _recipe(10, "length in passes over the training set (replaces the recipe's)", "schedule")
+    max_steps: int | None = _plain(None, "length in optimizer steps; overrides epochs", "schedule")
+    budget: float = _plain(1.0, "multiply the run's length and every length in its schedule (e.g. 0.1)", "schedule")
+    schedule: str | None = _recipe(
+        "cosine",
+        "'constant', 'step' (x gamma at milestones), 'plateau' (x gamma when val error stops improving), "
+        "'exp' (x exp_gamma every exp_every_epochs), 'cosine' or 'linear' (to zero)",
+        "schedule",
+        choices=SCHEDULES,
+    )
+    milestones: tuple[float, ...] | None = _recipe(
+        (), "step schedule: fractions of the run at which the lr is multiplied by gamma", "schedule"
+    )
+    gamma: float | None = _recipe(0.1, "factor of each step or plateau drop", "schedule")
+    plateau_patience: float | None = _recipe(
+        5, "plateau: epochs without a new best val error before a drop (scaled by budget)", "schedule"
+    )
+    plateau_drops: int | None = _recipe(3, "plateau: most drops over the run", "schedule")
+    plateau_threshold: float | None = _recipe(
+        0.0, "plateau: an improvement must lower the best val top-1 error by more than this", "schedule"
+    )
+    exp_gamma: float | None = _recipe(0.96, "exp: factor per period (0.96 = 'down 4%%')", "schedule")
+    exp_every_epochs: float | None = _recipe(8.0, "exp: period in epochs (scaled by budget)", "schedule")
+    warmup_epochs: float | None = _recipe(0.0, "warm-up length in epochs (scaled by budget)", "schedule")
+    warmup_steps: int | None = _recipe(None, "warm-up length in optimizer steps; overrides warmup_epochs", "schedule")
+    warmup_lr: float | None = _recipe(0.0, "lr at the start of (linear) or during (constant) warm-up", "schedule")
+    warmup_kind: str | None = _recipe("linear", "'linear' or 'constant' warm-up", "schedule", choices=WARMUPS)
 
-    label_smoothing: float | None = None
-    """Cross-entropy label smoothing."""
-    ema: float | None = None
-    """EMA / Polyak decay per step (0 = off); evaluation and result.model use the averaged weights."""
-    aux_weight: float | None = None
-    """Weight of auxiliary classifier losses when the model returns (main, aux...) in train mode."""
+    # ----- augmentation
+    augment: str | None = _recipe("pad-crop-flip", "training augmentation", "augment", choices=AUGMENTS)
+    pad: int | None = _recipe(4, "pad-crop-flip padding in pixels", "augment")
+    scale: tuple[float, float] | None = _recipe((0.08, 1.0), "random-resized-crop area range", "augment")
+    ratio: tuple[float, float] | None = _recipe((3 / 4, 4 / 3), "random-resized-crop aspect range", "augment")
+    jitter: tuple[float, float] | None = _recipe(
+        (256, 512), "scale-jitter shorter-side range for 224 crops, scaled by input_size / 224", "augment"
+    )
+    pca_std: float | None = _recipe(0.0, "AlexNet PCA lighting strength (needs pca_eigval/eigvec)", "augment")
+    flip: bool = _plain(True, "random horizontal flips in training", "augment")
 
-    augment: str | None = None
-    """Training augmentation kind: 'pad-crop-flip', 'random-resized-crop', 'scale-jitter', 'center', 'none'."""
-    input_size: int | None = None
-    """Square input side; None = the data's side for small images, else the model card's input size."""
-    pad: int | None = None
-    """pad-crop-flip padding in pixels."""
-    scale: tuple[float, float] | None = None
-    """random-resized-crop area range."""
-    ratio: tuple[float, float] | None = None
-    """random-resized-crop aspect range."""
-    jitter: tuple[float, float] | None = None
-    """scale-jitter shorter-side range in pixels for 224 crops, scaled by input_size / 224 (VGG: 256, 512)."""
-    pca_std: float | None = None
-    """AlexNet PCA lighting strength (0 = off; needs pca_eigval/eigvec in the data's meta)."""
-    flip: bool = True
-    """Random horizontal flips in training."""
+    # ----- evaluation
+    eval_every: int = _plain(1, "evaluate every N epochs (and always at the end)", "eval", metavar="N")
+    eval_crops: int | None = _recipe(1, "views per validation image: 1, 2 (+ mirror) or 10", "eval", choices=(1, 2, 10))
 
-    eval_every: int = 1
-    """Evaluate on the validation set every N epochs (and always at the end)."""
-    eval_crops: int | None = None
-    """Views per validation image: 1 (centre), 2 (centre and its mirror) or 10 (corners, centre, mirrors)."""
-    log_every: int = 50
-    """Read the running loss/accuracy (one host sync) every N optimizer steps."""
-    checkpoint_every: int = 500
-    """Save checkpoints/last.pt every N optimizer steps, besides every epoch end (0 = epoch ends only)."""
-    stop_at_step: int | None = None
-    """Stop after this step as if interrupted (checkpoint saved, schedule unchanged); continue with resume."""
-    resume: bool = False
-    """Continue from out/checkpoints/last.pt."""
-
-    device: str | None = None
-    """'cpu' or 'cuda' (None = cuda when available)."""
-    amp: bool = False
-    """Mixed precision: bf16 autocast (fp16 with a GradScaler on CUDA without bf16)."""
-    channels_last: bool = False
-    """Use the channels_last memory format."""
-    compile: bool = False
-    """torch.compile the model."""
-    workers_threads: int | None = None
-    """torch intra-op threads (None = torch's default)."""
-    progress: bool = True
-    """Show a progress bar on a TTY (plain log lines otherwise)."""
-    tensorboard: bool = True
-    """Also write TensorBoard events when tensorboard is installed."""
-    seed: int = 0
-    """Seed of model init, data order, augmentation and subset choice."""
+    # ----- how the run executes (RUN_CONTROL fields may change on --resume)
+    out: str | None = _plain(None, "run directory (default runs/MODEL-TIMESTAMP)", "run", metavar="DIR")
+    resume: bool = _plain(False, "continue the run in --out from checkpoints/last.pt", "run")
+    overwrite: bool = _plain(False, "replace an earlier run in --out (its files are deleted first)", "run")
+    stop_at_step: int | None = _plain(None, "stop after this step as if interrupted (checkpoint saved)", "run")
+    log_every: int = _plain(50, "read the running loss/accuracy (one host sync) every N steps", "run", metavar="N")
+    checkpoint_every: int = _plain(500, "save checkpoints/last.pt every N steps (0 = epoch ends only)", "run")
+    device: str | None = _plain(None, "'cpu' or 'cuda' (default: cuda when available)", "run")
+    precision: str = _plain(
+        "auto",
+        "auto: bf16 autocast where the device computes bf16 natively (CUDA cc >= 8.0, CPUs with "
+        "AVX512-BF16 or AMX), else fp32; fp16 uses a grad scaler",
+        "run",
+        choices=PRECISIONS,
+    )
+    channels_last: str | bool = _plain(
+        "auto",
+        "channels_last memory format; auto: on for convolutional nets, off for ViT/MLP",
+        "run",
+        choices=CHANNELS_LAST,
+    )
+    amp: bool = _plain(False, "deprecated spelling of precision='bf16'", "run", cli=False)
+    compile: bool = _plain(False, "torch.compile the model", "run")
+    workers_threads: int | None = _plain(
+        None, "torch intra-op threads (default: every core)", "run", flag="threads", metavar="N"
+    )
+    progress: bool = _plain(True, "a progress bar on a terminal (plain log lines otherwise)", "run")
+    tensorboard: bool = _plain(False, "also write TensorBoard events (when tensorboard is installed)", "run")
+    seed: int = _plain(0, "seed of model init, data order, augmentation and subset choice", "run")
 
     def __post_init__(self) -> None:
         for name in ("milestones", "scale", "ratio", "jitter"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, tuple(float(v) for v in value))
+        if isinstance(self.channels_last, bool):  # configs written before "auto" existed
+            self.channels_last = "on" if self.channels_last else "off"
+        if self.amp:  # the old switch: bf16 autocast
+            self.precision, self.amp = ("bf16" if self.precision == "auto" else self.precision), False
         if self.recipe not in RECIPES:
             raise UserError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
-        _check(self.budget > 0, f"budget must be > 0, got {self.budget}")
-        _check(self.epochs is None or self.epochs > 0, f"epochs must be > 0, got {self.epochs}")
-        _check(self.max_steps is None or self.max_steps >= 0, f"max_steps must be >= 0, got {self.max_steps}")
-        _check(self.batch_size is None or self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _check(self.grad_accum >= 1, f"grad_accum must be >= 1, got {self.grad_accum}")
-        _check(self.lr is None or self.lr >= 0, f"lr must be >= 0, got {self.lr}")
-        _check(self.weight_decay is None or self.weight_decay >= 0, "weight_decay must be >= 0")
-        _check(self.train_subset is None or self.train_subset >= 1, "train_subset must be >= 1")
-        _check(self.optimizer is None or self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
-        _check(self.schedule is None or self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}")
-        _check(self.augment is None or self.augment in AUGMENTS, f"augment must be one of {AUGMENTS}")
-        _check(self.warmup_kind in (None, "linear", "constant"), "warmup_kind must be 'linear' or 'constant'")
-        _check(all(0 < m < 1 for m in self.milestones or ()), "milestones are fractions of the run in (0, 1)")
-        _check(self.label_smoothing is None or 0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
-        _check(self.ema is None or 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}")
-        _check(self.eval_crops in (None, 1, 2, 10), f"eval_crops must be 1, 2 or 10, got {self.eval_crops}")
-        _check(self.eval_every >= 1 and self.log_every >= 1, "eval_every and log_every must be >= 1")
-        _check(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
-        _check(self.device in (None, "cpu", "cuda") or str(self.device).startswith("cuda:"), "device: cpu or cuda")
-        _check(self.input_size is None or self.input_size >= 1, "input_size must be >= 1")
-        _check(self.workers_threads is None or self.workers_threads >= 1, "threads must be >= 1")
+        _validate(self)
 
     def resolve(self) -> TrainConfig:
         """A copy with every None filled from the recipe (and its per-model extras), then generic defaults."""
@@ -441,6 +407,97 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+# The recipe a model trains with when `ilsvrc train MODEL` names no --recipe: its paper's (by name, then family).
+# `ilsvrc train` with no model at all keeps DEFAULT_RECIPE ('quick', the few-minute main job).
+MODEL_RECIPES: dict[str, str] = {
+    "speedrun_cifar": "cifar-fast",
+    "alexnet": "alexnet",
+    "zfnet": "alexnet",  # Zeiler & Fergus 2014, section 3: AlexNet's set-up (SGD 0.01, momentum 0.9, /10 steps)
+    "vgg": "vgg",
+    "googlenet": "googlenet",
+    "resnet": "resnet-imagenet",
+    "resnet-cifar": "resnet-cifar",
+    "senet": "resnet-imagenet",  # Hu et al. 2018, section 6.1: SGD 0.9, /10 steps, as the ResNet baselines
+    "vit": "modern",  # not the paper's (Adam, large batches, JFT pre-training): the closest preset here
+}
+
+
+def recipe_for(name: str, family: str) -> str:
+    """The default recipe of a model: MODEL_RECIPES by name, then by family, else DEFAULT_RECIPE."""
+    return MODEL_RECIPES.get(name) or MODEL_RECIPES.get(family) or DEFAULT_RECIPE
+
+
+# Generic values for fields no recipe sets: read from the field declarations above.
+_DEFAULTS: dict[str, Any] = {f.name: f.metadata["generic"] for f in fields(TrainConfig) if "generic" in f.metadata}
+
+
+def _validate(c: TrainConfig) -> None:
+    """One-line UserErrors for values no run can use (called for every TrainConfig)."""
+    for f in fields(c):
+        v = getattr(c, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise UserError(f"{f.name} must be a finite number, got {v}")
+    _range(c.budget, "budget", 0, 1_000, low_open=True)
+    _range(c.epochs, "epochs", 0, MAX_EPOCHS, low_open=True)
+    _range(c.max_steps, "max_steps", 0, MAX_STEPS)
+    _range(c.batch_size, "batch_size", 1, 2**20)
+    _range(c.grad_accum, "grad_accum", 1, 2**16)
+    _range(c.lr, "lr", 0, math.inf)
+    _range(c.weight_decay, "weight_decay", 0, math.inf)
+    _range(c.train_subset, "train_subset", 1, 2**40)
+    _range(c.input_size, "input_size", 1, MAX_INPUT_SIZE)
+    _range(c.workers_threads, "threads", 1, MAX_THREADS)
+    _range(c.seed, "seed", 0, MAX_SEED)
+    _range(c.stop_at_step, "stop_at_step", 0, MAX_STEPS)
+    _check(c.optimizer is None or c.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+    _check(c.schedule is None or c.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}")
+    _check(c.augment is None or c.augment in AUGMENTS, f"augment must be one of {AUGMENTS}")
+    _check(c.warmup_kind in (None, *WARMUPS), "warmup_kind must be 'linear' or 'constant'")
+    _check(all(0 < m < 1 for m in c.milestones or ()), "milestones are fractions of the run in (0, 1)")
+    _check(c.label_smoothing is None or 0 <= c.label_smoothing < 1, "label_smoothing must be in [0, 1)")
+    _check(c.ema is None or 0 <= c.ema < 1, f"ema must be in [0, 1), got {c.ema}")
+    _check(c.eval_crops in (None, 1, 2, 10), f"eval_crops must be 1, 2 or 10, got {c.eval_crops}")
+    _check(c.eval_every >= 1 and c.log_every >= 1, "eval_every and log_every must be >= 1")
+    _check(c.checkpoint_every >= 0, "checkpoint_every must be >= 0")
+    _check(c.device in (None, "cpu", "cuda") or str(c.device).startswith("cuda:"), "device: cpu or cuda")
+    _check(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
+    _check(c.channels_last in CHANNELS_LAST, f"channels_last must be auto, on or off, got {c.channels_last!r}")
+    _check(not (c.resume and c.overwrite), "--resume and --overwrite contradict each other; choose one")
+    _check_model_options(c.model_options)
+
+
+def _range(value: Any, name: str, low: float, high: float, low_open: bool = False) -> None:
+    if value is None:
+        return
+    if (value <= low if low_open else value < low) or value > high:
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise UserError(f"{name} must be {bound} and <= {_num(high)}, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) or x == math.inf else f"{x:g}"
+
+
+def _check_model_options(options: Any) -> None:
+    if not isinstance(options, dict):
+        raise UserError(f"model_options must be a mapping of option names to values, got {type(options).__name__}")
+    for key, value in options.items():
+        if key in _RESERVED_OPTIONS:
+            raise UserError(f"--option {key} is set from the data ({key} of the training set); leave it out")
+        if not _plain_value(value):
+            raise UserError(f"--option {key}: the value must be a number, string, bool or list of them")
+
+
+def _plain_value(value: Any, depth: int = 0) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)) and depth < 2:
+        return all(_plain_value(v, depth + 1) for v in value)
+    return False
 
 
 def _check(ok: bool, message: str) -> None:

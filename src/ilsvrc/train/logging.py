@@ -21,20 +21,10 @@ class Progress:
         self.last_line = 0.0
         if enabled and self.stream.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
             from rich.progress import Progress as Bar
 
-            self.bar = Bar(
-                TextColumn("[bold]train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(file=self.stream),
-                transient=False,
-            )
+            console = Console(file=self.stream)
+            self.bar = Bar(*_columns(console.width), console=console, transient=False)
             self.task = self.bar.add_task("train", total=total_steps, completed=start_step, info="")
             self.bar.start()
 
@@ -60,11 +50,29 @@ class Progress:
             self.bar = None
 
 
+def _columns(width: int) -> list:
+    """Bar columns that fit `width` terminal columns: the step count and the numbers first, then the clocks.
+
+    The numbers take about 45 columns, the step count 11, the clocks 8 each; the bar gets what is left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    clocks = [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()] if width >= 110 else []
+    clocks = clocks or ([TimeRemainingColumn()] if width >= 90 else [])
+    rest = 5 + 11 + 47 + 9 * len(clocks) + 2 * (3 + len(clocks))  # label, M/N, numbers, clocks, gaps
+    bar = BarColumn(bar_width=max(5, min(40, width - rest)))
+    return [TextColumn("[bold]train"), bar, MofNCompleteColumn(), TextColumn("{task.fields[info]}"), *clocks]
+
+
 def _fmt(info: dict[str, Any]) -> str:
     parts = []
     for key, value in info.items():
         if isinstance(value, float):
-            value = f"{value:.3g}" if key == "lr" else f"{value:.4f}" if abs(value) < 100 else f"{value:.0f}"
+            if key == "lr":
+                value = f"{value:.3g}"
+            elif key == "img/s":  # a rate: a few significant digits, never four decimals
+                value = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+            else:  # loss and error fractions
+                value = f"{value:.4f}" if abs(value) < 100 else f"{value:.0f}"
         parts.append(f"{key} {value}")
     return "  ".join(parts)
 
@@ -98,15 +106,19 @@ class RunLog:
             self.tb.close()
 
 
-def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Loss and top-1/top-5 error, train and val, per epoch, as one PNG."""
-    import matplotlib
+def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> bool:
+    """Loss and top-1/top-5 error, train and val, per epoch, as one PNG; False (nothing drawn) for one epoch.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A curve needs two points: a one-epoch run skips the plot and its matplotlib import (about a second of a
+    short run). matplotlib's Figure is used without pyplot: no GUI backend is loaded and no global state kept.
+    """
+    if len(history) < 2:
+        return False
+    from matplotlib.figure import Figure
 
     ep = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    fig = Figure(figsize=(11, 4.2), dpi=110)
+    ax_loss, ax_err = fig.subplots(1, 2)
     ax_loss.plot(ep, [h["train_loss"] for h in history], "o-", label="train", ms=3)
     val = [(h["epoch"], h["val_loss"]) for h in history if h.get("val_loss") is not None]
     if val:
@@ -127,7 +139,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    return True
 
 
 def write_report(
@@ -152,8 +164,7 @@ def write_report(
         f"| device | {summary.get('device')} x {summary.get('world_size', 1)} |",
         f"| parameters | {summary.get('params', 0):,} |",
         "",
-        "![curves](curves.png)",
-        "",
+        *(["![curves](curves.png)", ""] if (out / "curves.png").is_file() else []),
         "## Per epoch",
         "",
         "| epoch | lr | train loss | train top-1 | val loss | val top-1 | val top-5 | images/s |",

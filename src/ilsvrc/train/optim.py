@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ilsvrc.train.config import TrainConfig
+from ilsvrc.train.config import _DEFAULTS, RECIPES, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,22 @@ class Schedule:
     plateau_threshold: float = 0.0
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> Schedule:
-        """`cfg` must be resolved; epoch-valued lengths are converted to steps and scaled by the budget."""
+    def from_config(cls, cfg: TrainConfig, total_steps: int, steps_per_epoch: int, fit: float = 1.0) -> Schedule:
+        """`cfg` must be resolved; epoch-valued lengths are converted to steps and scaled by the budget.
+
+        `fit` (see `length_fit`) also scales the lengths the recipe set (warm-up, plateau patience, decay period)
+        when --epochs/--max-steps make the run shorter or longer than the recipe; a length set by hand to another
+        value than the recipe's is kept as given (times the budget). Milestones are fractions of the run."""
         spe = max(1, steps_per_epoch)
+        own = recipe_values(cfg)
+
+        def scaled(name: str, value: float) -> float:
+            return value * cfg.budget * (fit if own.get(name) == value else 1.0)
+
         warmup = (
-            round(cfg.warmup_steps * cfg.budget)
+            round(scaled("warmup_steps", cfg.warmup_steps))
             if cfg.warmup_steps is not None
-            else round(cfg.warmup_epochs * spe * cfg.budget)
+            else round(scaled("warmup_epochs", cfg.warmup_epochs) * spe)
         )
         return cls(
             kind=cfg.schedule,
@@ -52,11 +61,11 @@ class Schedule:
             milestones=tuple(round(m * total_steps) for m in cfg.milestones),
             gamma=cfg.gamma,
             exp_gamma=cfg.exp_gamma,
-            exp_every=max(1, round(cfg.exp_every_epochs * spe * cfg.budget)),
+            exp_every=max(1, round(scaled("exp_every_epochs", cfg.exp_every_epochs) * spe)),
             warmup=min(warmup, total_steps),
             warmup_lr=cfg.warmup_lr,
             warmup_kind=cfg.warmup_kind,
-            plateau_patience=max(1, round(cfg.plateau_patience * cfg.budget)),
+            plateau_patience=max(1, round(scaled("plateau_patience", cfg.plateau_patience))),
             plateau_drops=cfg.plateau_drops,
             plateau_threshold=cfg.plateau_threshold,
         )
@@ -84,6 +93,22 @@ class Schedule:
         if self.kind == "linear":  # with warm-up: the triangular "one-cycle" shape of the CIFAR speed runs
             return self.lr * (1 - t)
         raise ValueError(f"unknown schedule {self.kind!r}")
+
+
+def recipe_values(cfg: TrainConfig) -> dict:
+    """The values the config's recipe (with its per-model extras, then generic defaults) gives each field."""
+    recipe = RECIPES[cfg.recipe]
+    return {**_DEFAULTS, **recipe.settings, **recipe.per_model.get(cfg.model, {})}
+
+
+def length_fit(cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> float:
+    """The run's length over its recipe's own length times the budget: 1 unless --epochs/--max-steps changed it.
+
+    With `--epochs 1` on a 6-epoch recipe it is 1/6, and the recipe's warm-up shrinks with the run instead of
+    filling it, as `--budget 1/6` would do."""
+    own = recipe_values(cfg)
+    nominal = (own.get("max_steps") or own["epochs"] * max(1, steps_per_epoch)) * cfg.budget
+    return total_steps / nominal if nominal > 0 and total_steps > 0 else 1.0
 
 
 def plateau_drops(val_errors: Sequence[float], patience: int, max_drops: int, threshold: float = 0.0) -> int:
