@@ -73,7 +73,7 @@ def minimal_checkpoint(value: float = 1.0) -> dict:
         "num_classes": 2,
         "in_chans": 3,
         "classes": ["a", "b"],
-        "model": {"w": torch.full((1000,), value)},
+        "model": {"w": torch.full((1000,), value), "fc.bias": torch.zeros(2)},
     }
 
 
