@@ -65,7 +65,11 @@ def _feed(h: Any, obj: Any) -> list[Any]:
         h.update(b"F" + struct.pack("<d", obj))
         return []
     # str, int, bool, None (and anything else by its repr)
-    h.update(f"{type(obj).__name__}:{obj!r}".encode("utf-8", "surrogatepass"))
+    try:
+        text = repr(obj)
+    except ValueError:  # an int past Python's 4,300-digit str limit: hash its hex digits instead
+        text = f"0x{obj:x}"
+    h.update(f"{type(obj).__name__}:{text}".encode("utf-8", "surrogatepass"))
     h.update(b"\0")
     return []
 

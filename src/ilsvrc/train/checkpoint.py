@@ -108,7 +108,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise UserError(f"{path} is not an ilsvrc checkpoint")
     version = ckpt.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise UserError(f"{path}: format_version {version!r} is not one ilsvrc writes (expected 1)")
+        raise UserError(f"{path}: format_version {_brief(version)} is not one ilsvrc writes (expected 1)")
     if version > FORMAT_VERSION:
         raise UserError(f"{path} was written by a newer ilsvrc (format {version})")
     missing = [k for k in ("config", "model", "num_classes", "in_chans", "classes", "checksum") if k not in ckpt]
@@ -153,19 +153,40 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
             isinstance(v, list) and len(v) == chans and all(_finite(x) for x in v) and (key == "mean" or min(v) > 0)
         ):
             rule = "positive " if key == "std" else ""
-            raise UserError(f"{path}: {key} must be {chans} finite {rule}numbers (one per channel), got {v!r:.60}")
+            raise UserError(f"{path}: {key} must be {chans} finite {rule}numbers (one per channel), got {_brief(v)}")
     for key in ("model", "ema"):
         if key == "ema" and ckpt.get("ema") is None:
             continue
         _check_weights(ckpt[key], key, n, path)
+    history = ckpt.get("history", [])
+    if not isinstance(history, list) or not all(_flat_record(h) for h in history):
+        raise UserError(f"{path}: history must be a list of flat records (name -> number)")
     if "rng" in ckpt:
         validate_resume(ckpt, path)
+
+
+def _flat_record(h: object) -> bool:
+    return isinstance(h, dict) and all(isinstance(k, str) and not isinstance(v, (list, dict)) for k, v in h.items())
+
+
+def _brief(v: object) -> str:
+    """A short description of a value for an error line. Never repr() a container: a shared-reference list
+    would print 2^40 elements."""
+    if isinstance(v, (list, tuple, dict)):
+        return f"a {type(v).__name__} of {len(v)} entries"
+    if isinstance(v, torch.Tensor):
+        return f"a tensor of shape {list(v.shape)}"
+    try:
+        text = repr(v)
+    except ValueError:  # an int of more than 4,300 digits
+        return f"an integer of about {int(v.bit_length() * 0.30103)} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _int_field(ckpt: dict[str, Any], key: str, lo: int, hi: int, path: str | Path) -> int:
     v = ckpt.get(key)
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise UserError(f"{path}: {key} must be an integer in [{lo}, {hi}], got {v!r:.40}")
+        raise UserError(f"{path}: {key} must be an integer in [{lo}, {hi}], got {_brief(v)}")
     return v
 
 
@@ -178,7 +199,7 @@ def _check_weights(weights: object, key: str, num_classes: int, path: str | Path
         raise UserError(f"{path}: {key} must be a non-empty state_dict (names to tensors)")
     bad = [k for k, v in weights.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
-        raise UserError(f"{path}: {key} entry {bad[0]!r:.60} is not a named tensor")
+        raise UserError(f"{path}: {key} entry {_brief(bad[0])} is not a named tensor")
     if not any(v.dim() >= 1 and v.shape[0] == num_classes for v in weights.values()):
         raise UserError(f"{path}: num_classes is {num_classes} but no weight in {key} has {num_classes} outputs")
     for name, v in weights.items():
@@ -210,17 +231,13 @@ def validate_resume(ckpt: dict[str, Any], path: str | Path) -> None:
     for key, types in RESUME_TYPES.items():
         v = ckpt.get(key)
         if not isinstance(v, types) or isinstance(v, bool):
-            raise UserError(f"{path}: {key} must be {' or '.join(t.__name__ for t in types)}, got {v!r:.40}")
+            raise UserError(f"{path}: {key} must be {' or '.join(t.__name__ for t in types)}, got {_brief(v)}")
     rngs = ckpt["rng"]
     if not isinstance(rngs, list) or not rngs or not all(_rng_ok(r) for r in rngs):
-        raise UserError(f"{path}: rng must be a list of saved random-generator states, got {rngs!r:.60}")
+        raise UserError(f"{path}: rng must be a list of saved random-generator states, got {_brief(rngs)}")
     loader = ckpt["loader"]
     if not all(isinstance(loader.get(k), int) and loader[k] >= 0 for k in ("epoch", "batch")):
-        raise UserError(f"{path}: loader must hold a non-negative epoch and batch, got {loader!r:.60}")
-    if not all(
-        isinstance(h, dict) and all(not isinstance(v, (list, dict)) for v in h.values()) for h in ckpt["history"]
-    ):
-        raise UserError(f"{path}: history must be a list of flat records (name -> number)")
+        raise UserError(f"{path}: loader must hold a non-negative epoch and batch, got {_brief(loader)}")
     if ckpt["epoch_acc"].shape != (3,) or not ckpt["epoch_acc"].is_floating_point():
         raise UserError(f"{path}: epoch_acc must be 3 floats, got {list(ckpt['epoch_acc'].shape)}")
 
