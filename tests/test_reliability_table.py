@@ -927,6 +927,67 @@ def _verify(folder_edit: Callable[[dict], object]) -> Callable[[Path, dict], Out
     return lambda t, c: api(lambda: str(verify_packed(H.packed_meta_edit(_packed_folder(t), folder_edit))))
 
 
+def _ema_inf(ckpt: dict) -> None:
+    ema = ckpt["ema"] if ckpt.get("ema") is not None else dict(ckpt["model"])
+    w = ema["fc.weight"].clone()
+    w[0, 0] = float("inf")
+    ckpt["ema"] = {**ema, "fc.weight": w}
+
+
+def _deep_optimizer(ckpt: dict) -> None:
+    ckpt["optimizer"]["state"][0] = {"momentum_buffer": H.nested(5000)}
+
+
+def _idx_mismatch(t: Path, c: dict) -> Outcome:
+    root = H.idx_folder(t / "idx")
+    (root / "train-labels-idx1-ubyte").write_bytes(H.idx_header(2, data=bytes([0, 1])))
+    return api(lambda: _load(root))
+
+
+def _cifar_sparse(t: Path, c: dict) -> Outcome:
+    root = H.cifar(t / "cifar")
+    with open(root / "data_batch_1", "r+b") as f:
+        f.truncate(2 << 30)
+    return api(lambda: _load(root))
+
+
+def _imagenet(t: Path, meta: object, val_files: int = 0) -> Path:
+    root = t / "imagenet"
+    image_tree(root / "train")
+    (root / "val").mkdir()
+    for i in range(val_files):
+        solid(RED).save(root / "val" / f"v{i}.png")
+    torch.save(meta, root / "meta.bin")
+    return root
+
+
+def _imagenet_meta_list(t: Path, c: dict) -> Outcome:
+    return api(lambda: _load(_imagenet(t, [1, 2, 3])))
+
+
+def _imagenet_unknown_wnid(t: Path, c: dict) -> Outcome:
+    root = _imagenet(t, ({"a": ("ant",), "b": ("bee",)}, ["a", "n99999999"]), val_files=2)
+    return api(lambda: str(len(load_dataset(root, "val", size=8))))
+
+
+def _fifo_idx(t: Path) -> Path:
+    root = H.idx_folder(t / "idx")
+    (root / "train-images-idx3-ubyte").unlink()
+    os.mkfifo(root / "train-images-idx3-ubyte")
+    return root
+
+
+def _symlink(p: Path, target: str) -> Path:
+    p.symlink_to(target)
+    return p
+
+
+def _relink(root: Path, name: str, target: str) -> Path:
+    (root / name).unlink()
+    (root / name).symlink_to(target)
+    return root
+
+
 BOMB_HEADER = H.idx_header(3, 6, 6)
 # fmt: off
 CASES += [
@@ -1067,26 +1128,25 @@ CASES += [
          2, ("{tmp}/b.png", "bomb"), G_BOUND),
     Case("cli", "`predict` on a FIFO", _predict(_fifo, "p.png"), 2, ("{tmp}/p.png", "regular"), G_BOUND),
     Case("cli", "`predict` on a folder", _predict(lambda p: p.mkdir(), "d.png"), 2, ("{tmp}/d.png",)),
+    Case(CK, "`num_classes` an int of 5,000 digits", _ckpt(_set("num_classes", 10**5000)), 2, ("{tmp}/edited.pt",),
+         G_BOUND),
+    Case(CK, "infinity in the EMA weights only", _ckpt(_ema_inf), 2, ("ema", "infinite"), G_SILENT),
+    Case(CK, "`mean` [nan, 0.5, 0.5]", _ckpt(_set("mean", [float("nan"), 0.5, 0.5])), 2, ("mean",), G_SILENT),
+    Case(CK, "`input_size` 10^6", _ckpt(_set("input_size", 10**6)), 2, ("input_size",), G_BOUND),
+    Case(CK, "optimizer state nested 5,000 deep (`train --resume`)", _ckpt(_deep_optimizer, cmd="resume"), 2,
+         ("optimizer",), G_BOUND),
+    Case("idx", "3 images but 2 labels", _idx_mismatch, 2, ("do not match",), G_SILENT),
+    Case("cifar", "`data` a str", _cifar(data="x" * 3072), 2, ("pixels",)),
+    Case("cifar", "a 2 GiB sparse data_batch_1 (4 KiB on disk)", _cifar_sparse, 2, ("data_batch_1", "bytes"),
+         G_BOUND),
+    Case("images", "PNG claiming 0 x 0 pixels", bad_file_case("empty.png", lambda p: H.png(p, 0, 0)), 0,
+         ("{tmp}/tree/a/empty.png",)),
+    Case("imagenet", "meta.bin holding a list", _imagenet_meta_list, 2, ("meta.bin",)),
+    Case("imagenet", "meta.bin labels val with a wnid it does not list", _imagenet_unknown_wnid, 2,
+         ("meta.bin", "n99999999")),
+    Case("packed", "meta.json `skipped` a number", _packed_edit(lambda m: m.update(skipped=3)), 2, ("skipped",)),
 ]
 # fmt: on
-
-
-def _fifo_idx(t: Path) -> Path:
-    root = H.idx_folder(t / "idx")
-    (root / "train-images-idx3-ubyte").unlink()
-    os.mkfifo(root / "train-images-idx3-ubyte")
-    return root
-
-
-def _symlink(p: Path, target: str) -> Path:
-    p.symlink_to(target)
-    return p
-
-
-def _relink(root: Path, name: str, target: str) -> Path:
-    (root / name).unlink()
-    (root / name).symlink_to(target)
-    return root
 
 
 # ---------------------------------------------------------------------------------------------- fixtures and tests
@@ -1139,7 +1199,10 @@ def outcomes(ctx, tmp_path_factory) -> list[tuple[Case, Outcome, Path]]:
 def _shown(outcome: Outcome, tmp: Path) -> str:
     if isinstance(outcome.rc, str):  # a crash: show it, so a stale doc cannot hide it
         return _clean(outcome.rc, tmp)
-    text = " / ".join(line for line in outcome.stderr.strip().splitlines() if line.strip())
+    lines = [line for line in outcome.stderr.strip().splitlines() if line.strip()]
+    if outcome.rc == 1:  # a failed run: its progress lines (with timings) before the failure are not the point
+        lines = lines[-1:]
+    text = " / ".join(lines)
     if outcome.note:
         text = f"{text} -> {outcome.note}" if text else outcome.note
     return _clean(text, tmp)

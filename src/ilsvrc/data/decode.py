@@ -106,7 +106,7 @@ def decode_image(path: str | Path, size: int, channels: int = 3) -> np.ndarray:
             s = min(w, h)
             box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)  # the centred square, in source pixels
             out = img.resize((size, size), Image.Resampling.BILINEAR, box=box)  # antialiased when shrinking
-            arr = np.asarray(out, dtype=np.uint8)
+            arr = np.array(out, dtype=np.uint8)  # writable, so torch.from_numpy takes it without a warning
             return arr if channels == 3 else arr[..., None]
     except DecodeError:
         raise

@@ -406,7 +406,7 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
     if p.is_file():
         p = p.parent
     train_meta = None
-    if (p / "meta.json").is_file():
+    if (p / "meta.json").exists():  # read_meta says so when it is not a regular file
         folder = p
         meta = read_meta(folder)
         recorded = meta.get("split", "train")

@@ -98,7 +98,7 @@ def detect_format(path: str | Path) -> str:
 
 
 def _detect_folder(p: Path) -> str:
-    if (p / "meta.json").is_file() or any((d / "meta.json").is_file() for d in _split_dirs(p).values()):
+    if (p / "meta.json").exists() or any((d / "meta.json").is_file() for d in _split_dirs(p).values()):
         return "packed"
     for sub in (p, p / "cifar-10-batches-py", p / "cifar-100-python"):
         if sub.is_dir() and _is_cifar_dir(sub):
@@ -132,7 +132,7 @@ def list_splits(source: str | Path | None) -> list[str]:
     if fmt == "packed":
         if p.is_file():
             p = p.parent
-        if (p / "meta.json").is_file():
+        if (p / "meta.json").exists():
             from ilsvrc.data.packed import read_meta
 
             recorded = read_meta(p).get("split") or "train"

@@ -144,9 +144,11 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
     if ckpt.get("eval_resize") is not None:
         _int_field(ckpt, "eval_resize", size or 1, MAX_SIDE, path)
     classes = ckpt["classes"]
-    if not isinstance(classes, list) or len(classes) != n or not all(isinstance(c, str) for c in classes):
-        got = f"{len(classes)} entries" if isinstance(classes, list) else type(classes).__name__
-        raise UserError(f"{path}: classes must be a list of {n} names (num_classes), got {got}")
+    if not isinstance(classes, list) or len(classes) != n:
+        raise UserError(f"{path}: classes must be a list of {n} names (num_classes), got {_brief(classes)}")
+    odd = next((i for i, c in enumerate(classes) if not isinstance(c, str)), None)
+    if odd is not None:
+        raise UserError(f"{path}: classes must be names; entry {odd} is {_brief(classes[odd])}")
     for key in ("mean", "std"):
         v = ckpt.get(key)
         if key in ckpt and not (
@@ -235,11 +237,36 @@ def validate_resume(ckpt: dict[str, Any], path: str | Path) -> None:
     rngs = ckpt["rng"]
     if not isinstance(rngs, list) or not rngs or not all(_rng_ok(r) for r in rngs):
         raise UserError(f"{path}: rng must be a list of saved random-generator states, got {_brief(rngs)}")
+    if not _optimizer_ok(ckpt["optimizer"]):
+        raise UserError(f"{path}: optimizer must be an optimizer state_dict (per-parameter tensors and numbers)")
     loader = ckpt["loader"]
     if not all(isinstance(loader.get(k), int) and loader[k] >= 0 for k in ("epoch", "batch")):
         raise UserError(f"{path}: loader must hold a non-negative epoch and batch, got {_brief(loader)}")
     if ckpt["epoch_acc"].shape != (3,) or not ckpt["epoch_acc"].is_floating_point():
         raise UserError(f"{path}: epoch_acc must be 3 floats, got {list(ckpt['epoch_acc'].shape)}")
+
+
+def _scalar(v: object) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def _optimizer_ok(opt: dict) -> bool:
+    """torch.optim's state_dict shape: {"state": {index: {name: tensor or number}}, "param_groups": [{name: number,
+    string, None, or a flat list/tuple of numbers}]}. Anything deeper would only recurse inside load_state_dict."""
+    state, groups = opt.get("state"), opt.get("param_groups")
+    if not isinstance(state, dict) or not isinstance(groups, list):
+        return False
+    per_param = all(
+        isinstance(k, int)
+        and isinstance(v, dict)
+        and all(isinstance(x, torch.Tensor) or _scalar(x) for x in v.values())
+        for k, v in state.items()
+    )
+    return per_param and all(
+        isinstance(g, dict)
+        and all(_scalar(v) or (isinstance(v, (list, tuple)) and all(_scalar(x) for x in v)) for v in g.values())
+        for g in groups
+    )
 
 
 def _rng_ok(r: object) -> bool:
