@@ -19,6 +19,10 @@ import numpy as np
 MAX_DECODE_BYTES = 512 << 20
 MAX_PIXELS = 16384 * 16384  # and never more pixels than this, whatever the mode
 
+# Bumped whenever decode_image's pixels change (2: EXIF orientation, 16-bit by declared depth), so cached decoded
+# trees made by an older decoder are not reused.
+DECODER_VERSION = 2
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 _ONE_BYTE_MODES = {"1", "L", "P"}

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ilsvrc.data.dataset import ArrayDataset, align_labels, check_labels, pixel_stats
-from ilsvrc.data.decode import IMAGE_EXTENSIONS
+from ilsvrc.data.decode import DECODER_VERSION, IMAGE_EXTENSIONS
 from ilsvrc.errors import UserError
 from ilsvrc.safety import regular_file
 
@@ -63,7 +63,7 @@ def _idx_files(p: Path) -> list[Path]:
 
 
 def _is_imagenet_dir(p: Path) -> bool:
-    has_devkit = (p / "meta.bin").is_file() or (p / "ILSVRC2012_devkit_t12.tar.gz").is_file()
+    has_devkit = (p / "meta.bin").exists() or (p / "ILSVRC2012_devkit_t12.tar.gz").exists()  # reader checks files
     return has_devkit and (p / "train").is_dir()
 
 
@@ -532,7 +532,8 @@ def list_imagenet(root: Path, split: str) -> tuple[list[str], list[int], list[st
     """
     from torchvision.datasets.imagenet import load_meta_file, parse_devkit_archive
 
-    if not (root / "meta.bin").is_file():
+    if not (root / "meta.bin").exists():
+        regular_file(root / "ILSVRC2012_devkit_t12.tar.gz", "ImageNet devkit", 64 << 20)  # the real one is 2.5 MB
         try:
             parse_devkit_archive(str(root))
         except Exception as err:
@@ -636,7 +637,7 @@ def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
     root = cache_root()
     if root is not None:
         paths, labels, classes, _ = image_tree_files(p, fmt, split)
-        h = hashlib.sha256(json.dumps([str(p), fmt, split, size, classes, labels]).encode())
+        h = hashlib.sha256(json.dumps([str(p), fmt, split, size, classes, labels, DECODER_VERSION]).encode())
         for f in paths:  # file names are bytes on disk: fsencode keeps non-UTF-8 names hashable
             st = os.stat(f)
             h.update(os.fsencode(f) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
