@@ -1211,6 +1211,7 @@ def _shown(outcome: Outcome, tmp: Path) -> str:
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp), "<tmp>").replace(str(tmp.parent), "<base>")
     text = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")  # non-UTF-8 file names
+    text = re.sub(r"\bpid \d+", "pid <pid>", text)
     return re.sub(r"-[0-9a-f]{16}\b", "-<hash>", text).replace("|", "\\|")
 
 
