@@ -1145,6 +1145,13 @@ CASES += [
     Case("imagenet", "meta.bin labels val with a wnid it does not list", _imagenet_unknown_wnid, 2,
          ("meta.bin", "n99999999")),
     Case("packed", "meta.json `skipped` a number", _packed_edit(lambda m: m.update(skipped=3)), 2, ("skipped",)),
+    Case(CK, "`std` 1e-300 (finite, but every logit becomes inf)", _ckpt(_set("std", [1e-300] * 3)), 2, ("std",),
+         G_SILENT),
+    Case(CK, "`eval_resize` 8192 for a 32 px crop (an 80 GB eval batch)", _ckpt(_set("eval_resize", 8192)), 2,
+         ("eval_resize",), G_BOUND),
+    Case("packed", "meta.json mean 123.7 (0-255 scale, not [0, 1])", _packed_edit(lambda m: m.update(mean=[123.7] * 3)),
+         2, ("mean",), G_SILENT),
+    Case("idx", "IDX images with 2 channels", _idx(H.idx_header(3, 6, 6, 2, data=bytes(216))), 2, ("channels",)),
 ]
 # fmt: on
 

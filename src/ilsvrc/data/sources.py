@@ -223,6 +223,8 @@ def _idx_dataset(images_path: Path, labels_path: Path, classes: list[str] | None
         x = x[..., None]  # (N, H, W) greyscale -> (N, H, W, 1)
     if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
         raise UserError(f"{images_path}: IDX images {x.shape} and labels {y.shape} do not match")
+    if x.shape[3] not in (1, 3):
+        raise UserError(f"{images_path}: IDX images have {x.shape[3]} channels; 1 (grey) or 3 (RGB) are usable")
     if len(x) == 0 or 0 in x.shape[1:]:
         raise UserError(f"{images_path}: holds no images (shape {x.shape})")
     if classes is None:

@@ -123,7 +123,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
 
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,841; a classifier this wide is already gigabytes
 MAX_CHANNELS = 64
-MAX_SIDE = 8192  # pixels
+MAX_SIDE = 1024  # pixels: the largest ImageNet recipes train at ~600; an eval batch at 8192 px would need 80 GB
 
 
 def validate(ckpt: dict[str, Any], path: str | Path) -> None:
@@ -141,8 +141,8 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
     n = _int_field(ckpt, "num_classes", 1, MAX_CLASSES, path)
     chans = _int_field(ckpt, "in_chans", 1, MAX_CHANNELS, path)
     size = _int_field(ckpt, "input_size", 1, MAX_SIDE, path) if "input_size" in ckpt else None
-    if ckpt.get("eval_resize") is not None:
-        _int_field(ckpt, "eval_resize", size or 1, MAX_SIDE, path)
+    if ckpt.get("eval_resize") is not None:  # resize-then-crop: at least the crop, at most twice it
+        _int_field(ckpt, "eval_resize", size or 1, min(MAX_SIDE, 2 * (size or MAX_SIDE)), path)
     classes = ckpt["classes"]
     if not isinstance(classes, list) or len(classes) != n:
         raise UserError(f"{path}: classes must be a list of {n} names (num_classes), got {_brief(classes)}")
@@ -151,11 +151,14 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
         raise UserError(f"{path}: classes must be names; entry {odd} is {_brief(classes[odd])}")
     for key in ("mean", "std"):
         v = ckpt.get(key)
+        lo, hi = STAT_RANGE[key]
         if key in ckpt and not (
-            isinstance(v, list) and len(v) == chans and all(_finite(x) for x in v) and (key == "mean" or min(v) > 0)
+            isinstance(v, list) and len(v) == chans and all(_finite(x) and lo <= x <= hi for x in v)
         ):
-            rule = "positive " if key == "std" else ""
-            raise UserError(f"{path}: {key} must be {chans} finite {rule}numbers (one per channel), got {_brief(v)}")
+            raise UserError(
+                f"{path}: {key} must be {chans} numbers in [{lo:g}, {hi:g}] (one per channel, pixels scaled to [0, 1]),"
+                f" got {_brief(v) if isinstance(v, list) and len(v) != chans else v}"
+            )
     for key in ("model", "ema"):
         if key == "ema" and ckpt.get("ema") is None:
             continue
@@ -183,6 +186,11 @@ def _brief(v: object) -> str:
     except ValueError:  # an int of more than 4,300 digits
         return f"an integer of about {int(v.bit_length() * 0.30103)} digits"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Per-channel statistics of pixels in [0, 1]: a std of 1e-300 would not divide by zero but would still turn every
+# logit into inf and the error rate into "nan%".
+STAT_RANGE = {"mean": (0.0, 1.0), "std": (1e-6, 1.0)}  # 1e-6: the floor pixel_stats gives a constant channel
 
 
 def _int_field(ckpt: dict[str, Any], key: str, lo: int, hi: int, path: str | Path) -> int:
