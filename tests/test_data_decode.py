@@ -74,3 +74,26 @@ def test_cifar_int64_pixels_in_range_convert_exactly(tmp_path):
     ds = load_dataset(H.cifar(tmp_path / "c", data=data), "train")
     assert ds.images.dtype == torch.uint8
     assert ds.images.permute(0, 3, 1, 2).reshape(3, 3072).numpy().astype(np.int64).tolist() == data.tolist()
+
+
+def test_decoding_threads_share_one_byte_budget():
+    """Eight threads on eight large images take turns: the bytes held at once never pass the cap."""
+    import threading
+    import time
+
+    from ilsvrc.data.decode import _InFlight
+
+    budget, peak, lock = _InFlight(10), [0], threading.Lock()
+
+    def work() -> None:
+        with budget.hold(6):
+            with lock:
+                peak[0] = max(peak[0], budget.used)
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert peak[0] == 6 and budget.used == 0

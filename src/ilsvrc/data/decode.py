@@ -6,7 +6,9 @@ Pillow releases the GIL while decoding and resizing, so a thread pool uses every
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,7 +55,8 @@ def source_bytes_per_pixel(mode: str) -> int:
     return 4
 
 
-def _check_budget(w: int, h: int, mode: str) -> None:
+def _check_budget(w: int, h: int, mode: str) -> int:
+    """The bytes decoding a w x h image in `mode` needs; DecodeError past the per-image budget."""
     if w * h > MAX_PIXELS:
         raise DecodeError(f"{w}x{h} pixels exceeds the decompression-bomb limit of {MAX_PIXELS} pixels")
     need = w * h * (source_bytes_per_pixel(mode) + 4)
@@ -62,6 +65,32 @@ def _check_budget(w: int, h: int, mode: str) -> None:
             f"{w}x{h} {mode} image needs {need / 2**20:,.0f} MiB to decode, over the decompression-bomb budget of "
             f"{MAX_DECODE_BYTES >> 20} MiB per image"
         )
+    return need
+
+
+class _InFlight:
+    """Bytes being decoded at once across decoding threads, capped at MAX_DECODE_BYTES: eight threads on eight
+    large images wait their turn instead of holding 8 x 512 MiB. Each image needs at most the whole cap, so a
+    waiter always gets its turn."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.used = cap, 0
+        self.cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, need: int):
+        with self.cond:
+            self.cond.wait_for(lambda: self.used + need <= self.cap or self.used == 0)
+            self.used += need
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.used -= need
+                self.cond.notify_all()
+
+
+_IN_FLIGHT = _InFlight(MAX_DECODE_BYTES)
 
 
 def _to_8bit(img):
@@ -91,8 +120,6 @@ def decode_image(path: str | Path, size: int, channels: int = 3) -> np.ndarray:
     import stat
 
     Image = _pil()
-    from PIL import ImageOps
-
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block open() forever, /dev/zero never ends
@@ -100,23 +127,32 @@ def decode_image(path: str | Path, size: int, channels: int = 3) -> np.ndarray:
         if st.st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         with Image.open(path) as img:
-            _check_budget(*img.size, img.mode)
+            need = _check_budget(*img.size, img.mode)
             if img.format == "JPEG":  # libjpeg decodes at 1/2, 1/4 or 1/8 scale when that still covers size
                 img.draft("RGB" if channels == 3 else "L", (size, size))
-                _check_budget(*img.size, img.mode)
-            img = ImageOps.exif_transpose(img)  # camera photos stored sideways; also forces the full decode
-            img = _to_8bit(img).convert("RGB" if channels == 3 else "L")  # truncated files fail here
-            w, h = img.size
-            s = min(w, h)
-            box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)  # the centred square, in source pixels
-            out = img.resize((size, size), Image.Resampling.BILINEAR, box=box)  # antialiased when shrinking
-            arr = np.array(out, dtype=np.uint8)  # writable, so torch.from_numpy takes it without a warning
-            return arr if channels == 3 else arr[..., None]
+                need = _check_budget(*img.size, img.mode)
+            with _IN_FLIGHT.hold(need):
+                return _decode_opened(img, size, channels)
     except DecodeError:
         raise
     except Exception as err:  # Pillow raises many types for bad files (OSError, SyntaxError, ValueError, ...)
         text = " ".join(f"{type(err).__name__}: {err}".split())
         raise DecodeError(text) from None
+
+
+def _decode_opened(img, size: int, channels: int) -> np.ndarray:
+    """The pixels of an opened image, once its budget is reserved."""
+    Image = _pil()
+    from PIL import ImageOps
+
+    img = ImageOps.exif_transpose(img)  # camera photos stored sideways; also forces the full decode
+    img = _to_8bit(img).convert("RGB" if channels == 3 else "L")  # truncated files fail here
+    w, h = img.size
+    s = min(w, h)
+    box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)  # the centred square, in source pixels
+    out = img.resize((size, size), Image.Resampling.BILINEAR, box=box)  # antialiased when shrinking
+    arr = np.array(out, dtype=np.uint8)  # writable, so torch.from_numpy takes it without a warning
+    return arr if channels == 3 else arr[..., None]
 
 
 def decode_many(
