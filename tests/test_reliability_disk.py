@@ -30,7 +30,7 @@ SAVE = textwrap.dedent(
 
     def ckpt(n, value):
         return {"format": ckpt_io.FORMAT, "format_version": ckpt_io.FORMAT_VERSION, "config": {"model": "x"},
-                "num_classes": 1, "in_chans": 1, "classes": ["x"],
+                "num_classes": 1, "in_chans": 1, "classes": ["x"], "input_size": 32, "mean": [0.5], "std": [0.25],
                 "model": {"w": torch.full((n,), value), "fc.bias": torch.zeros(1)}}
 
     path = sys.argv[1]
@@ -121,6 +121,7 @@ WRITER = textwrap.dedent(
     for i in range(150):
         ckpt_io.save_atomic({"format": ckpt_io.FORMAT, "format_version": ckpt_io.FORMAT_VERSION, "step": i,
                              "config": {"model": "x"}, "num_classes": 1, "in_chans": 1, "classes": ["x"],
+                             "input_size": 32, "mean": [0.5], "std": [0.25],
                              "model": {"w": torch.full((20_000,), value), "fc.bias": torch.zeros(1)}}, path)
     """
 )

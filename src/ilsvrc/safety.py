@@ -132,9 +132,15 @@ def describe_load_failure(path: str | Path, err: BaseException) -> str:
     text = str(err)
     if "Weights only load failed" in text or "weights_only" in text:
         m = _GLOBAL.search(text)
-        what = f" ({m.group(1)})" if m else ""
+        if m:
+            return (
+                f"refusing to load checkpoint {path}: it holds Python objects ({m.group(1)}) that could run code when "
+                "unpickled; only tensors and plain values are allowed"
+            )
+        reason = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+        why = " ".join(reason.group(1).split())[:120] if reason else "content it does not know"
         return (
-            f"refusing to load checkpoint {path}: it holds Python objects{what} that could run code when unpickled; "
+            f"refusing to load checkpoint {path}: the safe loader (weights_only) does not accept it ({why}); "
             "only tensors and plain values are allowed"
         )
     with open(path, "rb") as f:

@@ -95,6 +95,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             if (path / "checkpoints" / name).is_file():
                 path = path / "checkpoints" / name
                 break
+    if path.is_dir():
+        raise UserError(f"no checkpoint in {path} (looked for checkpoints/best.pt and checkpoints/last.pt)")
     if not path.exists():
         raise UserError(f"checkpoint not found: {path}")
     regular_file(path, "checkpoint")
@@ -111,7 +113,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise UserError(f"{path}: format_version {_brief(version)} is not one ilsvrc writes (expected 1)")
     if version > FORMAT_VERSION:
         raise UserError(f"{path} was written by a newer ilsvrc (format {version})")
-    missing = [k for k in ("config", "model", "num_classes", "in_chans", "classes", "checksum") if k not in ckpt]
+    required = ("config", "model", "num_classes", "in_chans", "classes", "input_size", "mean", "std", "checksum")
+    missing = [k for k in required if k not in ckpt]
     if missing:
         raise UserError(f"{path} is an incomplete ilsvrc checkpoint (missing {', '.join(missing)})")
     check_tensors(ckpt, path)
@@ -140,9 +143,9 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
         raise UserError(f"{path}: config.model_options must be a mapping of option names to values")
     n = _int_field(ckpt, "num_classes", 1, MAX_CLASSES, path)
     chans = _int_field(ckpt, "in_chans", 1, MAX_CHANNELS, path)
-    size = _int_field(ckpt, "input_size", 1, MAX_SIDE, path) if "input_size" in ckpt else None
+    size = _int_field(ckpt, "input_size", 1, MAX_SIDE, path)
     if ckpt.get("eval_resize") is not None:  # resize-then-crop: at least the crop, at most twice it
-        _int_field(ckpt, "eval_resize", size or 1, min(MAX_SIDE, 2 * (size or MAX_SIDE)), path)
+        _int_field(ckpt, "eval_resize", size, min(MAX_SIDE, 2 * size), path)
     classes = ckpt["classes"]
     if not isinstance(classes, list) or len(classes) != n:
         raise UserError(f"{path}: classes must be a list of {n} names (num_classes), got {_brief(classes)}")
@@ -150,14 +153,13 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
     if odd is not None:
         raise UserError(f"{path}: classes must be names; entry {odd} is {_brief(classes[odd])}")
     for key in ("mean", "std"):
-        v = ckpt.get(key)
+        v = ckpt[key]
         lo, hi = STAT_RANGE[key]
-        if key in ckpt and not (
-            isinstance(v, list) and len(v) == chans and all(_finite(x) and lo <= x <= hi for x in v)
-        ):
+        if not (isinstance(v, list) and len(v) == chans and all(_finite(x) and lo <= x <= hi for x in v)):
+            got = "[" + ", ".join(map(_brief, v)) + "]" if isinstance(v, list) and len(v) == chans else _brief(v)
             raise UserError(
-                f"{path}: {key} must be {chans} numbers in [{lo:g}, {hi:g}] (one per channel, pixels scaled to [0, 1]),"
-                f" got {_brief(v) if isinstance(v, list) and len(v) != chans else v}"
+                f"{path}: {key} must be {chans} numbers in [{lo:g}, {hi:g}] (one per channel, pixels scaled to "
+                f"[0, 1]), got {got}"
             )
     for key in ("model", "ema"):
         if key == "ema" and ckpt.get("ema") is None:
