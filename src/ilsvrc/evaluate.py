@@ -19,9 +19,12 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", 
 
     ckpt = load(path)
     cfg = ckpt["config"]
-    model = create_model(
-        cfg["model"], num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **cfg.get("model_options", {})
-    )
+    try:
+        model = create_model(
+            cfg["model"], num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **cfg.get("model_options", {})
+        )
+    except (TypeError, ValueError) as err:  # option values of the wrong type or range, stored in the checkpoint
+        raise UserError(f"{path}: cannot build {cfg['model']} from its stored options ({err})") from None
     weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
     load_state_dict_checked(model, weights, path)
     return model.to(device).eval(), ckpt

@@ -141,6 +141,9 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
     options = cfg.get("model_options", {})
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise UserError(f"{path}: config.model_options must be a mapping of option names to values")
+    reserved = sorted({"num_classes", "in_chans"} & set(options))
+    if reserved:
+        raise UserError(f"{path}: config.model_options may not set {', '.join(reserved)} (fields of their own)")
     n = _int_field(ckpt, "num_classes", 1, MAX_CLASSES, path)
     chans = _int_field(ckpt, "in_chans", 1, MAX_CHANNELS, path)
     size = _int_field(ckpt, "input_size", 1, MAX_SIDE, path)
