@@ -970,6 +970,15 @@ def _imagenet_unknown_wnid(t: Path, c: dict) -> Outcome:
     return api(lambda: str(len(load_dataset(root, "val", size=8))))
 
 
+def _cifar100_fifo(t: Path, c: dict) -> Outcome:
+    root = t / "cifar-100-python"
+    root.mkdir()
+    with open(root / "meta", "wb") as f:
+        pickle.dump({"fine_label_names": ["a", "b"]}, f)
+    os.mkfifo(root / "train")
+    return api(lambda: _load(root))
+
+
 def _fifo_idx(t: Path) -> Path:
     root = H.idx_folder(t / "idx")
     (root / "train-images-idx3-ubyte").unlink()
@@ -1152,6 +1161,15 @@ CASES += [
     Case("packed", "meta.json mean 123.7 (0-255 scale, not [0, 1])", _packed_edit(lambda m: m.update(mean=[123.7] * 3)),
          2, ("mean",), G_SILENT),
     Case("idx", "IDX images with 2 channels", _idx(H.idx_header(3, 6, 6, 2, data=bytes(216))), 2, ("channels",)),
+    Case(CK, "`config.model_options` {'num_classes': 5}",
+         _ckpt(lambda k: k["config"].update(model_options={"num_classes": 5})), 2, ("model_options", "num_classes")),
+    Case(CK, "`config.model_options` value nested 5,000 deep (`train --resume`)",
+         _ckpt(lambda k: k["config"].update(model_options={"width": H.nested(5000)}), cmd="resume"), 2,
+         ("model_options",), G_BOUND),
+    Case("cli", "`pack` a tree into one of its own class folders",
+         lambda t, c: cli("pack", image_tree(t / "tree"), t / "tree" / "a", "--size", "8", "--quiet"), 2,
+         ("{tmp}/tree/a", "other files"), G_LOST),
+    Case("cifar", "CIFAR-100 `train` file a FIFO", _cifar100_fifo, 2, ("train", "FIFO"), G_BOUND),
 ]
 # fmt: on
 

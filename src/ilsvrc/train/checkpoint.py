@@ -141,6 +141,11 @@ def validate(ckpt: dict[str, Any], path: str | Path) -> None:
     options = cfg.get("model_options", {})
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise UserError(f"{path}: config.model_options must be a mapping of option names to values")
+    deep = sorted(
+        k for k, v in options.items() if not (_scalar(v) or (isinstance(v, (list, tuple)) and all(map(_scalar, v))))
+    )
+    if deep:  # model options are numbers, names and flat lists; a nested value would recurse in YAML on resume
+        raise UserError(f"{path}: config.model_options {deep[0]!r} must be a number, a name or a flat list")
     reserved = sorted({"num_classes", "in_chans"} & set(options))
     if reserved:
         raise UserError(f"{path}: config.model_options may not set {', '.join(reserved)} (fields of their own)")
