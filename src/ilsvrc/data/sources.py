@@ -366,7 +366,7 @@ def _flat_ints(value: object, what: str, where: Path) -> np.ndarray:
                 "0-255, so convert them (e.g. (x * 255).round().astype('uint8')) rather than have them truncated"
             )
         if value.dtype.kind not in "iu":
-            raise UserError(f"{where}: {what} must be integers, got a {value.dtype} array")
+            raise UserError(f"{where}: {what} must be integers, got an array of dtype {value.dtype}")
         return value.reshape(-1).astype(np.int64) if value.dtype != np.int64 else value.reshape(-1)
     if isinstance(value, (list, tuple)):
         if not all(type(v) is int for v in value):

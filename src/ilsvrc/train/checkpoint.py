@@ -188,6 +188,11 @@ def _brief(v: object) -> str:
     """A short description of a value for an error line. Never repr() a container: a shared-reference list
     would print 2^40 elements."""
     if isinstance(v, (list, tuple, dict)):
+        items = list(v.items()) if isinstance(v, dict) else list(v)
+        flat = len(items) <= 4 and all(_scalar(x) or (isinstance(x, tuple) and all(map(_scalar, x))) for x in items)
+        if flat:  # small and flat: safe to show
+            text = repr(v)
+            return text if len(text) <= 60 else text[:57] + "..."
         return f"a {type(v).__name__} of {len(v)} entries"
     if isinstance(v, torch.Tensor):
         return f"a tensor of shape {list(v.shape)}"
