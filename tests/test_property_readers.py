@@ -258,3 +258,71 @@ def test_yaml_config_bytes_are_valid_or_a_user_error(scratch, data):
         TrainConfig.from_dict(load_yaml(path))
     except UserError as err:
         one_line(err)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+plain = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+FIELDS = ["config", "num_classes", "in_chans", "classes", "input_size", "eval_resize", "mean", "std", "model", "ema"]
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint() -> dict:
+
+    from ilsvrc.models import create_model
+    from ilsvrc.train import checkpoint as ckpt_io
+
+    return {
+        "format": ckpt_io.FORMAT,
+        "format_version": ckpt_io.FORMAT_VERSION,
+        "config": {"model": "resnet20", "model_options": {}},
+        "num_classes": 3,
+        "in_chans": 3,
+        "classes": ["a", "b", "c"],
+        "input_size": 32,
+        "eval_resize": None,
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        "model": {k: v.clone() for k, v in create_model("resnet20", num_classes=3).state_dict().items()},
+        "ema": None,
+        "history": [],
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(field=st.sampled_from(FIELDS), value=plain, where=st.sampled_from(["replace", "inside"]))
+def test_a_checkpoint_with_any_field_replaced_loads_into_a_model_or_is_one_user_error(
+    scratch, good_checkpoint, field, value, where
+):
+    """Every field a caller reads, replaced by any plain value (or with one added inside it, e.g.
+    config.model_options.num_classes): either load + model + transform + forward work, or one UserError."""
+    import torch
+
+    from ilsvrc.evaluate import eval_transform, load_checkpoint_model
+    from ilsvrc.safety import checksum
+
+    ckpt = {**good_checkpoint, "config": {**good_checkpoint["config"], "model_options": {}}}
+    old = ckpt[field]
+    if where == "replace":
+        ckpt[field] = value
+    elif field == "config":
+        ckpt["config"]["model_options"] = value if isinstance(value, dict) else {"num_classes": value}
+    elif isinstance(old, dict):  # one more entry: a weight that is not a tensor, say
+        ckpt[field] = {**old, "fc.extra": value}
+    elif isinstance(old, list):
+        ckpt[field] = [*old[:-1], value]  # the last entry replaced
+    else:
+        ckpt[field] = [old, value]
+    ckpt["checksum"] = checksum({k: v for k, v in ckpt.items() if k != "checksum"})
+    path = scratch / "ckpt.pt"
+    torch.save(ckpt, path)
+    try:
+        model, loaded = load_checkpoint_model(path)
+        x = eval_transform(loaded)(torch.zeros(1, 40, 40, loaded["in_chans"], dtype=torch.uint8))
+        assert model(x).shape == (1, loaded["num_classes"])
+    except UserError as err:
+        one_line(err)

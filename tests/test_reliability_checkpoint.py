@@ -73,7 +73,10 @@ def minimal_checkpoint(value: float = 1.0) -> dict:
         "num_classes": 2,
         "in_chans": 3,
         "classes": ["a", "b"],
-        "model": {"w": torch.full((1000,), value)},
+        "input_size": 32,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+        "model": {"w": torch.full((1000,), value), "fc.bias": torch.zeros(2)},
     }
 
 

@@ -56,7 +56,8 @@ WRITER = textwrap.dedent(
         # ~16 MB per checkpoint, every value equal to i: a torn write would show mixed values or fail to load
         ckpt_io.save_atomic({"format": ckpt_io.FORMAT, "format_version": ckpt_io.FORMAT_VERSION, "step": i,
                              "config": {"model": "none"}, "num_classes": 1, "in_chans": 1, "classes": ["x"],
-                             "model": {"w": torch.full((4_000_000,), float(i))}}, path)
+                             "input_size": 32, "mean": [0.5], "std": [0.25],
+                             "model": {"w": torch.full((4_000_000,), float(i)), "fc.bias": torch.zeros(1)}}, path)
     """
 )
 

@@ -20,9 +20,12 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", 
 
     ckpt = load(path)
     cfg = ckpt["config"]
-    model = create_model(
-        cfg["model"], num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **cfg.get("model_options", {})
-    )
+    try:
+        model = create_model(
+            cfg["model"], num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **cfg.get("model_options", {})
+        )
+    except (TypeError, ValueError) as err:  # option values of the wrong type or range, stored in the checkpoint
+        raise UserError(f"{path}: cannot build {cfg['model']} from its stored options ({err})") from None
     weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
     load_state_dict_checked(model, weights, path)
     return model.to(device).eval(), ckpt
@@ -77,8 +80,8 @@ def evaluate_checkpoints(
             classes = ckpt["classes"]
         elif ckpt["classes"] != classes:
             raise UserError(f"{path} was trained on other classes than {paths[0]}; cannot ensemble them")
-        if len(ckpt["classes"]) != len(ds.classes):
-            raise UserError(f"{path} predicts {len(ckpt['classes'])} classes but the data has {len(ds.classes)}")
+        if list(ckpt["classes"]) != list(ds.classes):  # same count is not enough: names decide what a label means
+            ds = _align_to(ds, ckpt["classes"], path)
         if ckpt["in_chans"] != ds.images.shape[-1]:
             raise UserError(f"{path} takes {ckpt['in_chans']}-channel images; the data has {ds.images.shape[-1]}")
         loader = BatchLoader(ds, max(1, batch_size // crops), shuffle=False)
@@ -93,3 +96,16 @@ def evaluate_checkpoints(
             **errors(torch.stack(all_probs).mean(0), labels),
         }
     return {"count": len(ds), "crops": crops, "split": split, "members": members, "ensemble": ensemble}
+
+
+def _align_to(ds: Any, classes: list[str], path: str | Path) -> Any:
+    """ds with its labels re-indexed into the checkpoint's class order by name (said on stderr); UserError when
+    the data has a class the checkpoint never learned."""
+    import dataclasses
+    import sys
+
+    from ilsvrc.data.dataset import align_labels
+
+    labels = align_labels(ds.labels.numpy(), ds.classes, classes, "the data", to_name=str(path))
+    sys.stderr.write(f"ilsvrc: the data's {len(ds.classes)} classes were matched to {path}'s by name\n")
+    return dataclasses.replace(ds, labels=torch.from_numpy(labels), classes=list(classes))

@@ -11,24 +11,17 @@ from ilsvrc.errors import UserError
 
 
 def load_image(path: str | Path, in_chans: int, side: int) -> torch.Tensor:
-    """uint8 (side, side, C): decoded with PIL, shorter side resized to `side`, centre-cropped square."""
-    from PIL import Image, UnidentifiedImageError
+    """uint8 (side, side, C), decoded exactly as training decodes image trees (data.decode.decode_image)."""
+    from ilsvrc.data.decode import DecodeError, decode_image
 
+    if not Path(path).exists():
+        raise UserError(f"image not found: {path}")
+    if in_chans not in (1, 3):
+        raise UserError(f"the checkpoint takes {in_chans}-channel images; image files give 1 or 3 channels")
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if in_chans == 1 else "RGB")
-            w, h = im.size
-            scale = side / min(w, h)
-            im = im.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.Resampling.BILINEAR)
-            w, h = im.size
-            left, top = (w - side) // 2, (h - side) // 2
-            im = im.crop((left, top, left + side, top + side))
-            arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
+        return torch.from_numpy(decode_image(path, side, channels=1 if in_chans == 1 else 3).copy())
+    except DecodeError as err:
         raise UserError(f"cannot decode image {path}: {err}") from None
-    return arr.view(side, side, in_chans)
 
 
 @torch.no_grad()

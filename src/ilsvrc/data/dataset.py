@@ -88,3 +88,19 @@ def check_labels(labels: np.ndarray, num_classes: int, where: object) -> None:
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         bad = int(np.flatnonzero((labels < 0) | (labels >= num_classes))[0])
         raise UserError(f"{where}: label {int(labels[bad])} at index {bad} is out of range for {num_classes} classes")
+
+
+def align_labels(
+    labels: np.ndarray, classes: list[str], to: list[str], where: object, to_name: str = "the training split"
+) -> np.ndarray:
+    """Labels indexing `classes`, re-indexed into `to` by class name (a val split labelled in the training split's
+    order). UserError when a class of `classes` is not in `to`: its images could only be scored as wrong."""
+    if list(classes) == list(to):
+        return labels
+    index = {name: i for i, name in enumerate(to)}
+    unknown = [c for c in classes if c not in index]
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:3]) + (f" (+{len(unknown) - 3} more)" if len(unknown) > 3 else "")
+        raise UserError(f"{where}: classes {shown} are not among {to_name}'s {len(to)} classes")
+    mapping = np.array([index[c] for c in classes], dtype=np.int64)
+    return mapping[labels] if len(labels) else labels.astype(np.int64)

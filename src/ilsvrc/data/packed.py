@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -23,9 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ilsvrc.data.dataset import ArrayDataset, check_labels, pixel_stats
+from ilsvrc.data.dataset import ArrayDataset, align_labels, check_labels, pixel_stats
 from ilsvrc.data.decode import decode_many
 from ilsvrc.errors import UserError
+from ilsvrc.locks import LOCK_NAME, folder_lock
+from ilsvrc.safety import regular_file
 
 FORMAT_NAME = "ilsvrc-packed"
 FORMAT_VERSION = 1
@@ -145,16 +148,60 @@ def pack(
         ]
     from ilsvrc.data.sources import DEFAULT_SIZE, _resolve, detect_format, image_tree_files, load_dataset
 
+    if workers is not None and not 1 <= workers <= 256:
+        raise UserError(f"--workers must be between 1 and 256, got {workers}")
+    if size is not None and not 1 <= size <= 8192:
+        raise UserError(f"--size must be between 1 and 8192 pixels, got {size}")
     src = _resolve(source)
     fmt = detect_format(src)
-    if fmt in ("imagefolder", "imagenet"):
-        size = int(size or DEFAULT_SIZE)
-        if size < 1:
-            raise UserError(f"--size must be positive, got {size}")
-        paths, labels, classes, _ = image_tree_files(src, fmt, split)
-        return _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, progress, chunk)
-    ds = load_dataset(src, split, size=size)
-    return _write_arrays(ds, src, fmt, split, out)
+    with folder_lock(out, "pack folder"):  # a second `ilsvrc pack` into OUT is refused, not interleaved
+        if fmt in ("imagefolder", "imagenet"):
+            size = int(size or DEFAULT_SIZE)
+            paths, labels, classes, _ = image_tree_files(src, fmt, split)
+            _refuse_mixing(out, src, fmt, split, size)
+            return _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, progress, chunk)
+        ds = load_dataset(src, split, size=size)
+        _refuse_mixing(out, src, fmt, split, ds.image_size[0])
+        return _write_arrays(ds, src, fmt, split, out)
+
+
+OWN_FILES = {
+    "images.npy",
+    "labels.npy",
+    "meta.json",
+    "skipped.txt",
+    "images.partial.npy",
+    "images.compact.npy",
+    "pack-state.json",
+    "meta.json.tmp",
+    "pack-state.json.tmp",
+    LOCK_NAME,
+}
+
+
+def _refuse_mixing(out: Path, src: Path, fmt: str, split: str, size: int) -> None:
+    """UserError unless OUT is empty, a pack of this same source/split/size (rebuilt), or an interrupted one.
+
+    Packing into a folder of other files, or over a different pack, would overwrite them or mix two data sets."""
+    theirs = sorted(e.name for e in os.scandir(out) if e.name not in OWN_FILES and not e.name.startswith(".write-test"))
+    if theirs:
+        shown = ", ".join(theirs[:3]) + (f" (+{len(theirs) - 3} more)" if len(theirs) > 3 else "")
+        raise UserError(f"{out} holds other files ({shown}); pack into an empty folder or an earlier pack of {src}")
+    mine = {"source": str(src.resolve()), "source_format": fmt, "split": split, "size": size}
+    for name in ("meta.json", "pack-state.json"):
+        try:
+            recorded = json.loads((out / name).read_text()) if (out / name).is_file() else None
+        except (OSError, ValueError, RecursionError):
+            recorded = {}
+        if recorded is None:
+            continue
+        recorded = recorded if isinstance(recorded, dict) else {}
+        differ = [k for k, v in mine.items() if k in recorded and recorded[k] != v]  # older states lack some
+        if differ:
+            was = ", ".join(f"{k} {recorded.get(k)!r}" for k in differ)
+            raise UserError(
+                f"{out} already holds a different pack ({name}: {was}); choose another folder or delete it first"
+            )
 
 
 def _begin(out: Path) -> None:
@@ -163,11 +210,29 @@ def _begin(out: Path) -> None:
         (out / "meta.json").unlink()
 
 
+def _new_array(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A uint8 .npy memmap whose blocks are allocated now: writing pixels through a sparse file's pages on a full
+    disk kills the process with SIGBUS; allocating first turns that into an OSError (ENOSPC) at once."""
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    _allocate(path)
+    return arr
+
+
+def _allocate(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
 def _finish(
     out: Path, images_path: Path, labels: np.ndarray, classes, meta: dict, skipped: list[tuple[str, str]]
 ) -> dict:
     np.save(out / "labels.npy", labels.astype(np.int64))
-    (out / "skipped.txt").write_text("".join(f"{p}\t{r}\n" for p, r in skipped))
+    text = "".join(f"{p}\t{r}\n" for p, r in skipped)  # non-UTF-8 file names go back to their own bytes
+    (out / "skipped.txt").write_text(text, encoding="utf-8", errors="surrogateescape")
     images = np.load(images_path, mmap_mode="r")
     meta = {
         "format": FORMAT_NAME,
@@ -189,7 +254,7 @@ def _finish(
 def _write_arrays(ds: ArrayDataset, src: Path, fmt: str, split: str, out: Path) -> dict:
     _begin(out)
     tmp = out / "images.partial.npy"
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=tuple(ds.images.shape))
+    arr = _new_array(tmp, tuple(ds.images.shape))
     for i in range(0, len(ds), 8192):
         arr[i : i + 8192] = ds.images[i : i + 8192].numpy()
     arr.flush()
@@ -205,18 +270,27 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
     key = hashlib.sha256(json.dumps([fmt, size, chunk, paths, labels]).encode()).hexdigest()
     state_path, partial = out / "pack-state.json", out / "images.partial.npy"
     n = len(paths)
-    state = {"key": key, "done": [], "skipped": {}}
+    state = {
+        "key": key,
+        "source": str(Path(src).resolve()),
+        "source_format": fmt,
+        "split": split,
+        "size": size,
+        "done": [],
+        "skipped": {},
+    }
     if state_path.is_file() and partial.is_file():
         try:
             old = json.loads(state_path.read_text())
-            if old.get("key") == key:
+            if isinstance(old, dict) and old.get("key") == key and isinstance(old.get("done"), list):
                 state = old
         except (OSError, ValueError):
             pass
     if state["done"]:
+        _allocate(partial)  # a partial file from an older ilsvrc may still be sparse
         images = np.lib.format.open_memmap(partial, mode="r+")
     else:
-        images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        images = _new_array(partial, (n, size, size, 3))
     done = set(state["done"])
     todo = [c for c in range(0, n, chunk) if c not in done]
     already = n - sum(min(chunk, n - c) for c in todo)
@@ -239,9 +313,7 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
     final = out / "images.npy"
     if skipped_idx:  # compact: copy the good rows into the final array
         kept = np.flatnonzero(keep)
-        dst = np.lib.format.open_memmap(
-            out / "images.compact.npy", mode="w+", dtype=np.uint8, shape=(len(kept), size, size, 3)
-        )
+        dst = _new_array(out / "images.compact.npy", (len(kept), size, size, 3))
         for i in range(0, len(kept), 4096):
             dst[i : i + 4096] = images[kept[i : i + 4096]]
         dst.flush()
@@ -265,37 +337,65 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
 # ---------------------------------------------------------------------------------------------- load
 
 
+MAX_META_BYTES = 256 << 20  # meta.json lists skipped files; a million long paths still fit
+
+
 def read_meta(folder: Path) -> dict:
+    """meta.json of a packed folder, every field checked (types, lengths per channel, positive std)."""
+    path = folder / "meta.json"
+    regular_file(path, "packed meta.json", MAX_META_BYTES)
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"{folder / 'meta.json'}: unreadable ({err})") from None
+        meta = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
+    except (OSError, ValueError, RecursionError) as err:  # RecursionError: JSON nested 100k deep
+        why = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())[:120]
+        raise UserError(f"{path}: unreadable ({why})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise UserError(f"{folder / 'meta.json'}: not an ilsvrc packed data set")
-    problems = [
-        key
-        for key, ok in (
-            ("count", isinstance(meta.get("count"), int) and not isinstance(meta.get("count"), bool)),
-            ("classes", isinstance(meta.get("classes"), list) and all(isinstance(c, str) for c in meta["classes"])),
-            ("mean", _numbers(meta.get("mean"))),
-            ("std", _numbers(meta.get("std"))),
-            ("split", isinstance(meta.get("split", "train"), str)),
-            (
-                "size",
-                meta.get("size") is None or (isinstance(meta["size"], int) and not isinstance(meta["size"], bool)),
-            ),
-            ("pca_eigval", "pca_eigval" not in meta or _numbers(meta["pca_eigval"])),
-            ("pca_eigvec", "pca_eigvec" not in meta or isinstance(meta["pca_eigvec"], list)),
-        )
-        if not ok
-    ]
-    if problems or meta["count"] < 0 or not meta["classes"]:
-        raise UserError(f"{folder / 'meta.json'}: malformed ({', '.join(problems) or 'count/classes'} invalid)")
+        raise UserError(f"{path}: not an ilsvrc packed data set")
+    problems = [key for key, ok in _meta_checks(meta) if not ok]
+    if problems:
+        raise UserError(f"{path}: malformed ({', '.join(problems)} invalid)")
     return meta
 
 
-def _numbers(x: object) -> bool:
-    return isinstance(x, list) and bool(x) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x)
+def _meta_checks(meta: dict) -> list[tuple[str, bool]]:
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    chans = meta.get("channels")
+    n_ch = chans if is_int(chans) and chans in (1, 3) else None
+    per_channel = n_ch or len(meta.get("mean") or []) or 1
+    eigvec = meta.get("pca_eigvec")
+    return [
+        ("count", is_int(meta.get("count")) and meta["count"] >= 0),
+        ("classes", isinstance(meta.get("classes"), list) and bool(meta["classes"]) and _strings(meta["classes"])),
+        ("channels", chans is None or n_ch is not None),
+        ("mean", _numbers(meta.get("mean"), per_channel) and 0 <= min(meta["mean"]) <= max(meta["mean"]) <= 1),
+        ("std", _numbers(meta.get("std"), per_channel) and 1e-6 <= min(meta["std"]) <= max(meta["std"]) <= 1),
+        ("split", isinstance(meta.get("split", "train"), str)),
+        ("size", meta.get("size") is None or (is_int(meta["size"]) and meta["size"] > 0)),
+        ("pca_eigval", "pca_eigval" not in meta or _numbers(meta["pca_eigval"], 3)),
+        (
+            "pca_eigvec",
+            "pca_eigvec" not in meta
+            or (isinstance(eigvec, list) and len(eigvec) == 3 and all(_numbers(r, 3) for r in eigvec)),
+        ),
+        ("skipped", isinstance(meta.get("skipped", []), list) and _strings(meta.get("skipped", []))),
+        ("checksums", isinstance(meta.get("checksums", {}), dict) and _strings(meta.get("checksums", {}).values())),
+    ]
+
+
+def _strings(xs) -> bool:
+    return all(isinstance(x, str) for x in xs)
+
+
+def _numbers(x: object, length: int | None = None) -> bool:
+    """A non-empty list of finite numbers (of `length` entries when given)."""
+    return (
+        isinstance(x, list)
+        and bool(x)
+        and (length is None or len(x) == length)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in x)
+    )
 
 
 def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
@@ -306,7 +406,7 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
     if p.is_file():
         p = p.parent
     train_meta = None
-    if (p / "meta.json").is_file():
+    if (p / "meta.json").exists():  # read_meta says so when it is not a regular file
         folder = p
         meta = read_meta(folder)
         recorded = meta.get("split", "train")
@@ -318,16 +418,29 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
         meta = read_meta(folder)
         if "train" in splits and folder != splits["train"]:
             train_meta = read_meta(splits["train"])
-    try:
+    for name in ("images.npy", "labels.npy"):
+        regular_file(folder / name, "packed array")
+    try:  # both memory-mapped: a header that claims 10^12 labels costs nothing until the shape is checked
         images = np.load(folder / "images.npy", mmap_mode="c")  # copy-on-write: writable for torch, file untouched
-        labels = np.load(folder / "labels.npy")
+        labels = np.load(folder / "labels.npy", mmap_mode="r")
     except (OSError, ValueError) as err:
-        raise UserError(f"{folder}: packed arrays unreadable ({err})") from None
+        raise UserError(f"{folder}: packed arrays unreadable ({' '.join(str(err).split())})") from None
     if images.ndim != 4 or images.dtype != np.uint8 or labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise UserError(f"{folder}: packed arrays have the wrong shape or type ({images.dtype} {images.shape})")
     if images.shape[0] != meta["count"] or labels.shape != (meta["count"],):
         raise UserError(f"{folder}: arrays hold {images.shape[0]} images but meta.json says {meta['count']}")
+    if images.shape[3] not in (1, 3) or len(meta["mean"]) != images.shape[3]:
+        raise UserError(
+            f"{folder}: images have {images.shape[3]} channels but meta.json has {len(meta['mean'])} means "
+            "(1 or 3 channels, one mean and std each)"
+        )
+    labels = np.array(labels, dtype=np.int64)
     check_labels(labels, len(meta["classes"]), folder / "labels.npy")
+    if train_meta is not None:  # score val against the training split's class order, matched by name
+        if len(train_meta["mean"]) != images.shape[3]:
+            raise UserError(f"{folder}: {images.shape[3]}-channel images but the train split has other channels")
+        labels = align_labels(labels, meta["classes"], train_meta["classes"], folder)
+        meta = {**meta, "classes": list(train_meta["classes"])}
     stats = train_meta or meta  # normalise with the training split's statistics when known
     out_meta = {k: v for k, v in meta.items() if k not in ("checksums",)}
     out_meta.update({"source": str(folder), "format": "packed", "source_format": meta.get("source_format")})
@@ -336,7 +449,7 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
             out_meta[key] = stats[key]
     return ArrayDataset(
         torch.from_numpy(images),
-        torch.from_numpy(labels.astype(np.int64)),
+        torch.from_numpy(labels),
         list(meta["classes"]),
         tuple(stats["mean"]),
         tuple(stats["std"]),
@@ -348,4 +461,10 @@ def verify_packed(path: str | Path) -> list[str]:
     """Files of a packed folder whose sha256 differs from meta.json (empty list = intact)."""
     folder = Path(path)
     meta = read_meta(folder)
-    return [name for name, digest in meta.get("checksums", {}).items() if _sha256(folder / name) != digest]
+    sums = meta.get("checksums", {})
+    strange = sorted(set(sums) - {"images.npy", "labels.npy"})  # never hash a path meta.json chose (/dev/zero)
+    if strange:
+        raise UserError(f"{folder / 'meta.json'}: checksums name files that are not part of a pack: {strange[:3]}")
+    for name in sums:
+        regular_file(folder / name, "packed array")
+    return [name for name, digest in sums.items() if _sha256(folder / name) != digest]

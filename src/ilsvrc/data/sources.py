@@ -11,20 +11,23 @@ import contextlib
 import functools
 import gzip
 import hashlib
-import io
 import json
+import math
 import os
 import pickle
+import struct
 import sys
+import zlib
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ilsvrc.data.dataset import ArrayDataset, check_labels, pixel_stats
-from ilsvrc.data.decode import IMAGE_EXTENSIONS
+from ilsvrc.data.dataset import ArrayDataset, align_labels, check_labels, pixel_stats
+from ilsvrc.data.decode import DECODER_VERSION, IMAGE_EXTENSIONS
 from ilsvrc.errors import UserError
+from ilsvrc.safety import regular_file
 
 FORMATS = ("packed", "cifar", "idx", "imagenet", "imagefolder")
 DEFAULT_SIZE = 64  # pixels, for sources whose images differ in size (ImageFolder, ImageNet) when no size is given
@@ -50,15 +53,17 @@ BUNDLED_VAL_PER_CLASS = 200  # of the 1,000 test images per class: 800 train / 2
 
 
 def _is_cifar_dir(p: Path) -> bool:
-    return (p / "batches.meta").is_file() or ((p / "meta").is_file() and (p / "train").is_file())
+    # exists(), not is_file(): a batches.meta that is a FIFO or a device is reported by the reader, not mistaken
+    # for "no CIFAR here"
+    return (p / "batches.meta").exists() or ((p / "meta").exists() and (p / "train").exists())
 
 
 def _idx_files(p: Path) -> list[Path]:
-    return sorted(f for f in p.iterdir() if f.is_file() and "-idx" in f.name and "-ubyte" in f.name)
+    return sorted(f for f in p.iterdir() if not f.is_dir() and "-idx" in f.name and "-ubyte" in f.name)
 
 
 def _is_imagenet_dir(p: Path) -> bool:
-    has_devkit = (p / "meta.bin").is_file() or (p / "ILSVRC2012_devkit_t12.tar.gz").is_file()
+    has_devkit = (p / "meta.bin").exists() or (p / "ILSVRC2012_devkit_t12.tar.gz").exists()  # reader checks files
     return has_devkit and (p / "train").is_dir()
 
 
@@ -78,13 +83,22 @@ def _resolve(source: str | Path) -> Path:
 def detect_format(path: str | Path) -> str:
     """Which of FORMATS the file or folder at `path` is; UserError when none fits."""
     p = _resolve(path)
+    if not p.is_file() and not p.is_dir():
+        raise UserError(f"{p}: not a data set (a device, FIFO or socket, not a folder or a file)")
     if p.is_file():
         if p.name == "meta.json":
             return "packed"
         if "-idx" in p.name and "-ubyte" in p.name:
             return "idx"
         raise UserError(f"{p}: not a data set (expected a folder, a packed meta.json or an IDX file)")
-    if (p / "meta.json").is_file() or any((d / "meta.json").is_file() for d in _split_dirs(p).values()):
+    try:
+        return _detect_folder(p)
+    except OSError as err:  # an unreadable folder
+        raise UserError(f"cannot read data folder {p}: {err.strerror or err}") from None
+
+
+def _detect_folder(p: Path) -> str:
+    if (p / "meta.json").exists() or any((d / "meta.json").is_file() for d in _split_dirs(p).values()):
         return "packed"
     for sub in (p, p / "cifar-10-batches-py", p / "cifar-100-python"):
         if sub.is_dir() and _is_cifar_dir(sub):
@@ -118,8 +132,10 @@ def list_splits(source: str | Path | None) -> list[str]:
     if fmt == "packed":
         if p.is_file():
             p = p.parent
-        if (p / "meta.json").is_file():
-            recorded = json.loads((p / "meta.json").read_text()).get("split") or "train"
+        if (p / "meta.json").exists():
+            from ilsvrc.data.packed import read_meta
+
+            recorded = read_meta(p).get("split") or "train"
             return ["train" if recorded == "train" else "val"]
         names = [d.name for d in _split_dirs(p).values() if (d / "meta.json").is_file()]
     elif fmt == "imagefolder":
@@ -132,25 +148,58 @@ def list_splits(source: str | Path | None) -> list[str]:
 # ---------------------------------------------------------------------------------------------- IDX
 
 
+MAX_IDX_BYTES = 4 << 30  # the largest IDX sets (EMNIST) hold ~0.7 GB; a header claiming more is refused
+DEFLATE_MAX_RATIO = 1032  # deflate cannot expand more than this: a .gz smaller than its header's data lies
+
+
 def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file (MNIST's format, optionally gzipped) as a numpy array of its declared shape (uint8 data only)."""
+    """An IDX file (MNIST's format, optionally gzipped) as a numpy array of its declared shape (uint8 data only).
+
+    The header is checked first and the data read is capped by it: a .gz that would decompress to gigabytes stops
+    at the declared size, and dims that are short, negative or overflowing are refused before any allocation.
+    """
     p = Path(path)
-    opener = gzip.open if p.suffix == ".gz" else open
+    on_disk = regular_file(p, "IDX file")
+    gz = p.suffix == ".gz"
     try:
-        with opener(p, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:
+        with (gzip.open if gz else open)(p, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise UserError(f"{p}: not an IDX file (bad magic number)")
+            dtype_code, ndim = head[2], head[3]
+            if dtype_code != 0x08:
+                raise UserError(f"{p}: IDX data type 0x{dtype_code:02x} is not supported (only unsigned bytes, 0x08)")
+            if not 1 <= ndim <= 4:
+                raise UserError(f"{p}: IDX header declares {ndim} dimensions (1 to 4 are meaningful)")
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise UserError(f"{p}: IDX header is truncated ({len(raw_dims)} of {4 * ndim} dimension bytes)")
+            dims = struct.unpack(f">{ndim}i", raw_dims)
+            n = math.prod(dims)
+            if min(dims) < 0 or n > MAX_IDX_BYTES or (gz and n > DEFLATE_MAX_RATIO * on_disk + 4096):
+                raise UserError(f"{p}: IDX header dims {dims} are impossible for this file ({on_disk:,} bytes)")
+            if not gz and on_disk - 4 - 4 * ndim != n:
+                raise UserError(
+                    f"{p}: IDX file is truncated or padded (dims {dims}, {on_disk - 4 - 4 * ndim} data bytes)"
+                )
+            data = np.empty(n + 1, dtype=np.uint8)  # one byte more than declared, to notice padding
+            got = _read_into(f, memoryview(data))
+    except (OSError, EOFError, zlib.error) as err:
         raise UserError(f"{p}: cannot read IDX file ({err})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise UserError(f"{p}: not an IDX file (bad magic number)")
-    dtype_code, ndim = raw[2], raw[3]
-    if dtype_code != 0x08:
-        raise UserError(f"{p}: IDX data type 0x{dtype_code:02x} is not supported (only unsigned bytes, 0x08)")
-    header = 4 + 4 * ndim
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    if len(raw) - header != int(np.prod(dims)):
-        raise UserError(f"{p}: IDX file is truncated or padded (dims {dims}, {len(raw) - header} data bytes)")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    if got != n:
+        raise UserError(f"{p}: IDX file is truncated or padded (dims {dims}, {got}{'+' if got > n else ''} data bytes)")
+    return data[:n].reshape(dims)
+
+
+def _read_into(f, view: memoryview) -> int:
+    """Fill `view` from f (a file or a gzip stream) without ever holding more than it; the bytes read."""
+    got = 0
+    while got < len(view):
+        k = f.readinto(view[got:])
+        if not k:
+            break
+        got += k
+    return got
 
 
 def _idx_pair(folder: Path, split: str) -> tuple[Path, Path]:
@@ -174,6 +223,8 @@ def _idx_dataset(images_path: Path, labels_path: Path, classes: list[str] | None
         x = x[..., None]  # (N, H, W) greyscale -> (N, H, W, 1)
     if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
         raise UserError(f"{images_path}: IDX images {x.shape} and labels {y.shape} do not match")
+    if x.shape[3] not in (1, 3):
+        raise UserError(f"{images_path}: IDX images have {x.shape[3]} channels; 1 (grey) or 3 (RGB) are usable")
     if len(x) == 0 or 0 in x.shape[1:]:
         raise UserError(f"{images_path}: holds no images (shape {x.shape})")
     if classes is None:
@@ -245,6 +296,14 @@ def load_bundled(split: str = "train") -> ArrayDataset:
 # ---------------------------------------------------------------------------------------------- CIFAR
 
 
+def _empty_reconstruct(subtype, shape, dtype):
+    """numpy's pickle entry point, admitted only as numpy itself uses it: an empty ndarray that the pickle's
+    BUILD then fills (from bytes in the file). A crafted shape would allocate gigabytes here."""
+    if subtype is not np.ndarray or not isinstance(shape, tuple) or math.prod(shape) != 0:
+        raise pickle.UnpicklingError("numpy reconstruct with a non-empty shape is not part of the CIFAR format")
+    return np.ndarray.__new__(subtype, shape, dtype)
+
+
 class _CifarUnpickler(pickle.Unpickler):
     """Admits only what a CIFAR batch holds: numpy array reconstruction plus plain containers and scalars.
 
@@ -268,18 +327,21 @@ class _CifarUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
             raise UserError(f"{self.path}: refusing to unpickle {module}.{name} (not part of the CIFAR format)")
+        if name == "_reconstruct":
+            return _empty_reconstruct
         return super().find_class(module, name)
+
+
+MAX_CIFAR_FILE = 1 << 30  # a CIFAR batch is ~31 MB; the whole CIFAR-100 train file is 155 MB
 
 
 def read_cifar_batch(path: str | Path) -> dict:
     """One CIFAR python batch (a pickled dict) read with the restricted unpickler; keys decoded to str."""
     p = Path(path)
+    regular_file(p, "CIFAR batch", MAX_CIFAR_FILE)
     try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise UserError(f"{p}: cannot read ({err})") from None
-    try:
-        obj = _CifarUnpickler(io.BytesIO(data), p).load()
+        with open(p, "rb") as f:
+            obj = _CifarUnpickler(f, p).load()
     except UserError:
         raise
     except Exception as err:
@@ -287,6 +349,52 @@ def read_cifar_batch(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise UserError(f"{p}: not a CIFAR batch (holds {type(obj).__name__}, not a dict)")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _flat_ints(value: object, what: str, where: Path) -> np.ndarray:
+    """A CIFAR field that must be a flat sequence of integers (an int ndarray, bytes, or a list of ints) as int64.
+
+    Anything else is refused before numpy sees it: np.asarray on a nested list that references itself would try
+    10^10 elements, and a float or object array has no exact integer reading."""
+    if isinstance(value, (bytes, bytearray)):
+        return np.frombuffer(value, dtype=np.uint8).astype(np.int64)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            lo, hi = (float(value.min()), float(value.max())) if value.size else (0.0, 0.0)
+            raise UserError(
+                f"{where}: {what} are floats ({value.dtype}, range [{lo:.3g}, {hi:.3g}]); CIFAR stores integers "
+                "0-255, so convert them (e.g. (x * 255).round().astype('uint8')) rather than have them truncated"
+            )
+        if value.dtype.kind not in "iu":
+            raise UserError(f"{where}: {what} must be integers, got an array of dtype {value.dtype}")
+        return value.reshape(-1).astype(np.int64) if value.dtype != np.int64 else value.reshape(-1)
+    if isinstance(value, (list, tuple)):
+        if not all(type(v) is int for v in value):
+            bad = next(v for v in value if type(v) is not int)
+            raise UserError(f"{where}: {what} must be a flat list of integers, found a {type(bad).__name__}")
+        try:
+            return np.array(value, dtype=np.int64)
+        except OverflowError:
+            raise UserError(f"{where}: {what} hold an integer too large for any pixel or label") from None
+    raise UserError(f"{where}: {what} must be an array, bytes or a list of integers, got {type(value).__name__}")
+
+
+def _cifar_batch_arrays(d: dict, label_key: str, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (N, 32, 32, 3), int64 (N,)) from one batch dict; pixels outside 0-255 are refused, never wrapped."""
+    if "data" not in d or label_key not in d:
+        raise UserError(f"{where}: malformed CIFAR batch (needs 'data' and {label_key!r})")
+    pixels = _flat_ints(d["data"], "pixels", where)
+    if pixels.size % 3072:
+        raise UserError(f"{where}: {pixels.size} pixel values are not a whole number of 32x32x3 images")
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
+        raise UserError(
+            f"{where}: pixel values span [{pixels.min()}, {pixels.max()}]; CIFAR pixels are 0-255 (refusing to wrap)"
+        )
+    x = pixels.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # rows are R,G,B planes
+    y = _flat_ints(d[label_key], "labels", where)
+    if len(y) != len(x):
+        raise UserError(f"{where}: {len(x)} images but {len(y)} labels")
+    return x, y
 
 
 def _cifar_root(p: Path) -> Path:
@@ -297,7 +405,7 @@ def _cifar_root(p: Path) -> Path:
 
 
 def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    cifar100 = not (root / "batches.meta").is_file()
+    cifar100 = not (root / "batches.meta").exists()
     if cifar100:
         files = _pick_split({"train": ["train"], "test": ["test"]}, split, root)
         meta_file, names_key, label_key = root / "meta", "fine_label_names", "fine_labels"
@@ -315,19 +423,7 @@ def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[
         raise UserError(f"{meta_file}: no list of class names under {names_key!r}")
     xs, ys = [], []
     for name in files:
-        d = read_cifar_batch(root / name)
-        try:
-            x = (
-                np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-            )  # rows are R,G,B planes
-            raw = np.asarray(d[label_key])
-            if raw.size and raw.dtype.kind not in "iu":  # 1.7 -> 1 would be a silently wrong label
-                raise ValueError(f"labels must be integers, got {raw.dtype}")
-            y = raw.astype(np.int64)
-        except (KeyError, ValueError, TypeError, OverflowError) as err:
-            raise UserError(f"{root / name}: malformed CIFAR batch ({type(err).__name__}: {err})") from None
-        if y.ndim != 1 or len(y) != len(x):
-            raise UserError(f"{root / name}: {len(x)} images but labels of shape {y.shape}")
+        x, y = _cifar_batch_arrays(read_cifar_batch(root / name), label_key, root / name)
         check_labels(y, len(classes), root / name)
         xs.append(x)
         ys.append(y)
@@ -438,12 +534,13 @@ def list_imagenet(root: Path, split: str) -> tuple[list[str], list[int], list[st
     """
     from torchvision.datasets.imagenet import load_meta_file, parse_devkit_archive
 
-    if not (root / "meta.bin").is_file():
+    if not (root / "meta.bin").exists():
+        regular_file(root / "ILSVRC2012_devkit_t12.tar.gz", "ImageNet devkit", 64 << 20)  # the real one is 2.5 MB
         try:
             parse_devkit_archive(str(root))
         except Exception as err:
             raise UserError(f"{root}: cannot parse the ILSVRC2012 devkit ({err})") from None
-    wnid_to_names, val_wnids = load_meta_file(str(root))
+    wnid_to_names, val_wnids = _imagenet_meta(root, load_meta_file)
     wnids = sorted(wnid_to_names)
     classes = [wnid_to_names[w][0] if isinstance(wnid_to_names[w], tuple) else str(wnid_to_names[w]) for w in wnids]
     folder = _pick_split({"train": root / "train", "val": root / "val"}, split, root)
@@ -460,7 +557,33 @@ def list_imagenet(root: Path, split: str) -> tuple[list[str], list[int], list[st
     if len(files) != len(val_wnids):
         raise UserError(f"{folder}: {len(files)} images but the devkit labels {len(val_wnids)}")
     index = {w: i for i, w in enumerate(wnids)}
+    unknown = [w for w in val_wnids if w not in index]
+    if unknown:
+        raise UserError(f"{root / 'meta.bin'}: validation labels {unknown[:3]} are not among its {len(wnids)} wnids")
     return files, [index[w] for w in val_wnids], classes  # devkit order = sorted file names
+
+
+def _imagenet_meta(root: Path, load_meta_file) -> tuple[dict, list]:
+    """torchvision's meta.bin ({wnid: names}, [val wnid per image]) read and type-checked, one line if not."""
+    meta = root / "meta.bin"
+    regular_file(meta, "ImageNet meta.bin", 256 << 20)
+    try:
+        wnid_to_names, val_wnids = load_meta_file(str(root))
+    except Exception as err:  # text, a truncated file, a pickle of something else
+        first = " ".join(str(err).split())[:200]
+        raise UserError(f"{meta}: not torchvision's ImageNet meta file ({type(err).__name__}: {first})") from None
+    names_ok = isinstance(wnid_to_names, dict) and all(
+        isinstance(w, str) and (isinstance(v, str) or (isinstance(v, tuple) and v and isinstance(v[0], str)))
+        for w, v in wnid_to_names.items()
+    )
+    if (
+        not names_ok
+        or not wnid_to_names
+        or not isinstance(val_wnids, list)
+        or not all(isinstance(w, str) for w in val_wnids)
+    ):
+        raise UserError(f"{meta}: malformed (expected {{wnid: names}} and a list of validation wnids)")
+    return wnid_to_names, val_wnids
 
 
 def image_tree_files(p: Path, fmt: str, split: str) -> tuple[list[str], list[int], list[str], Path]:
@@ -476,6 +599,11 @@ def image_tree_files(p: Path, fmt: str, split: str) -> tuple[list[str], list[int
     else:
         raise UserError(f"{p} is a single class-folder tree (one split); it has no {split!r} split")
     paths, labels, classes = list_image_folder(folder)
+    train = splits.get("train")
+    if train is not None and folder != train:  # label by the training split's class list, matched by name
+        train_classes = sorted(d.name for d in os.scandir(train) if d.is_dir() and not d.name.startswith("."))
+        labels = align_labels(np.asarray(labels, dtype=np.int64), classes, train_classes, folder).tolist()
+        classes = train_classes
     return paths, labels, classes, folder
 
 
@@ -511,10 +639,10 @@ def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
     root = cache_root()
     if root is not None:
         paths, labels, classes, _ = image_tree_files(p, fmt, split)
-        h = hashlib.sha256(json.dumps([str(p), fmt, split, size, classes, labels]).encode())
-        for f in paths:
+        h = hashlib.sha256(json.dumps([str(p), fmt, split, size, classes, labels, DECODER_VERSION]).encode())
+        for f in paths:  # file names are bytes on disk: fsencode keeps non-UTF-8 names hashable
             st = os.stat(f)
-            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(os.fsencode(f) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         folder = root / "decoded" / f"{p.name}-{split}-{size}px-{h.hexdigest()[:16]}"
         try:
             if not (folder / "meta.json").is_file():
