@@ -253,3 +253,34 @@ def test_a_named_model_trains_with_its_papers_recipe_and_no_model_keeps_the_main
     assert _cli_values(["cifar_convnet"])["recipe"] == "quick"  # experiments have no paper recipe
     assert _cli_values(["alexnet", "--recipe", "modern"])["recipe"] == "modern"
     assert "recipe" not in _cli_values([]) and TrainConfig().recipe == "quick"  # `ilsvrc train`: the main job
+
+
+_HOLDER = """
+import sys, time
+from ilsvrc.locks import folder_lock
+with folder_lock(sys.argv[1], "run folder"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_process_cannot_train_into_a_run_folder_in_use(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UserError, match=f"in use by another ilsvrc process \\(pid {holder.pid}\\)"):
+            train(
+                tiny_config(tmp_path, max_steps=1, model="cifar_convnet"),
+                tiny_dataset(16, size=8),
+                tiny_dataset(4, size=8),
+            )
+        assert not (out / "config.yaml").exists()
+    finally:
+        holder.kill()
+        holder.wait()

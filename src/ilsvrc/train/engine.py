@@ -102,8 +102,8 @@ def train(
 ) -> TrainResult:
     """Train on `config.data` (or the given ArrayDatasets) following `config.recipe`.
 
-    `model`: a built network or a `ModelSpec`; None builds `config.model` from the registry (that lookup is
-    done by `ilsvrc.train.train`, never by this module). Writes config.yaml, metrics.jsonl,
+    `model`: a built network or a `ModelSpec` (required: `ilsvrc.train.train` makes the spec of `config.model`
+    from the registry; this module never looks a model up). Writes config.yaml, metrics.jsonl,
     checkpoints/{last,best}.pt, curves.png, report.md and summary.json into `config.out` (rank 0 only).
     """
     t_start = time.monotonic()
