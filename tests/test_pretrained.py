@@ -108,3 +108,40 @@ def test_cards_give_the_stored_side_from_the_crop_fraction():
 
     assert get_card("alexnet").stored_size() == 256  # 227 crops of 256 images (section 2)
     assert get_card("resnet50").stored_size() == 256 and get_card("vgg16").stored_size(112) == 128
+
+
+def _folder(root, size=40):
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for split, n in (("train", 6), ("val", 2)):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                pixels = torch.randint(0, 255, (size, size, 3), generator=rng, dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def test_train_fine_tunes_from_published_weights(torch_home, monkeypatch, tmp_path):
+    from ilsvrc.train import TrainConfig, train
+
+    reference = _publish(torch_home, monkeypatch)
+    config = TrainConfig(model="resnet18", data=str(_folder(tmp_path / "data")), weights="torchvision",
+                         max_steps=1, batch_size=4, lr=0.0, input_size=32, out=str(tmp_path / "run"),
+                         progress=False, workers_threads=1)  # fmt: skip
+    result = train(config)
+    assert result.model.fc.out_features == 2  # the data's classes: a new head
+    assert torch.equal(result.model.conv1.weight, reference.conv1.weight)  # lr 0: still the published filters
+
+
+def test_train_with_weights_offline_fails_before_reading_data(torch_home, monkeypatch, tmp_path):
+    from ilsvrc.train import TrainConfig, train
+
+    real = pretrained.weights_info("resnet18")
+    unreachable = dataclasses.replace(real, url=f"file://{tmp_path}/nowhere/{real.file_name}")
+    monkeypatch.setattr(pretrained, "weights_info", lambda name, tag=pretrained.DEFAULT_TAG: unreachable)
+    config = TrainConfig(model="resnet18", data=str(tmp_path / "missing"), weights="torchvision", max_steps=1,
+                         out=str(tmp_path / "run"), progress=False)  # fmt: skip
+    with pytest.raises(UserError, match=r"resnet18: cannot download torchvision weights"):
+        train(config)

@@ -159,16 +159,24 @@ def create_model(
     if in_chans != 3:
         raise UserError(f"{name}: torchvision's weights take 3-channel images, not in_chans={in_chans}")
     state = load_state_dict(name, tag)
-    model = load_torchvision(name, state)
+    if options:  # the published layout with the caller's switches (dropout, ...): the weights must still fit
+        model = registry.create_model(name, num_classes=1000, in_chans=3, **options)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).splitlines()[1:2] or [str(err)]
+            raise UserError(f"{name} with {options}: torchvision's weights do not fit ({first[0].strip()})") from None
+    else:
+        model = load_torchvision(name, state)
     if num_classes is not None and num_classes != 1000:
-        model = _new_head(model, name, num_classes)
+        model = _new_head(model, name, num_classes, options)
     model.pretrained = weights_info(name, tag)
     return model
 
 
-def _new_head(model: nn.Module, name: str, num_classes: int) -> nn.Module:
+def _new_head(model: nn.Module, name: str, num_classes: int, options: dict) -> nn.Module:
     """Replace the 1000-way classifier with a fresh `num_classes`-way one (the rest keeps its weights)."""
-    fresh = registry.create_model(name, num_classes=num_classes)
+    fresh = registry.create_model(name, num_classes=num_classes, **options)
     shapes = {k: v.shape for k, v in fresh.state_dict().items()}
     kept = {k: v for k, v in model.state_dict().items() if shapes.get(k) == v.shape}
     fresh.load_state_dict(kept, strict=False)

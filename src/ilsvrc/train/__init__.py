@@ -30,7 +30,8 @@ def train(
     from ilsvrc.train.spec import from_registry
 
     if model is None:
-        model = from_registry(config.model, {**config.model_options, **(model_options or {})})
+        options = {**config.model_options, **(model_options or {})}
+        model = from_registry(config.model, options, weights=config.weights)
     return engine.train(config, train_set, val_set, model_options, model=model)
 
 

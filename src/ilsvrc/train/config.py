@@ -267,6 +267,12 @@ class TrainConfig:
         default_factory=dict, metadata={"help": "extra keyword options for create_model", "group": "data", "cli": False}
     )
     train_subset: int | None = _plain(None, "train on the first N images of a seeded permutation", "data", metavar="N")
+    weights: str | None = _plain(
+        None,
+        "start from published weights: 'torchvision' (or 'torchvision:TAG'); a new head when the classes differ",
+        "data",
+        metavar="SOURCE",
+    )
     input_size: int | None = _plain(
         None, "square input side (default: the data's side for small images, else the model card's)", "data"
     )

@@ -26,15 +26,23 @@ class ModelSpec:
     """count(num_classes, in_chans, size) -> {"params", "macs"}; None: parameters only."""
 
 
-def from_registry(name: str, options: dict[str, Any]) -> ModelSpec:
-    """The spec of a registered model (unknown names: a UserError listing close matches)."""
+def from_registry(name: str, options: dict[str, Any], weights: str | None = None) -> ModelSpec:
+    """The spec of a registered model (unknown names: a UserError listing close matches).
+
+    `weights` ("torchvision" or "torchvision:TAG") starts the network from published weights; names and offline
+    problems are checked here, before any data is read.
+    """
     from ilsvrc.models import create_model, get_card
     from ilsvrc.models.costs import model_costs
 
     card = get_card(name)
+    if weights is not None:
+        from ilsvrc.models.pretrained import parse_weights, weights_file, weights_info
+
+        weights_file(weights_info(name, parse_weights(weights)))  # fetched (or a one-line error) before the data
 
     def build(num_classes: int, in_chans: int) -> nn.Module:
-        return create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
+        return create_model(name, num_classes=num_classes, in_chans=in_chans, weights=weights, **options)
 
     def count(num_classes: int, in_chans: int, size: int) -> dict[str, Any]:
         return model_costs(name, size, num_classes=num_classes, in_chans=in_chans, **options)
