@@ -917,7 +917,10 @@ def _non_utf8_tree(t: Path, c: dict) -> Outcome:
     got = cli("pack", t / "tree", t / "out", "--size", "8", "--quiet")
     if got.rc == 0:
         ds = load_dataset(t / "out")
+        direct = load_dataset(t / "tree", size=8)  # what `train --data` does: the decoded-tree cache, keyed by name
+        assert direct.classes == ds.classes and torch.equal(direct.images, ds.images)
         got.note = f"packed {len(ds)} images of classes {[c.encode('utf-8', 'backslashreplace') for c in ds.classes]}"
+        got.note += "; loading the tree directly gives the same"
     return got
 
 
