@@ -1173,6 +1173,8 @@ CASES += [
          lambda t, c: cli("pack", image_tree(t / "tree"), t / "tree" / "a", "--size", "8", "--quiet"), 2,
          ("{tmp}/tree/a", "other files"), G_LOST),
     Case("cifar", "CIFAR-100 `train` file a FIFO", _cifar100_fifo, 2, ("train", "FIFO"), G_BOUND),
+    Case(CK, "`scaler` {'scale': [1, 2]} (`train --resume`)", _ckpt(_set("scaler", {"scale": [1, 2]}), cmd="resume"),
+         2, ("scaler",)),
 ]
 # fmt: on
 
