@@ -71,7 +71,10 @@ class _HugeReconstruct:
     """Pickles as numpy's own `_reconstruct(ndarray, (10**10,), 'b')`: a shape that allocates 10 GB if obeyed."""
 
     def __reduce__(self):
-        from numpy._core.multiarray import _reconstruct
+        try:
+            from numpy._core.multiarray import _reconstruct  # numpy 2
+        except ImportError:
+            from numpy.core.multiarray import _reconstruct  # numpy 1
 
         return (_reconstruct, (np.ndarray, (10**10,), b"b"))
 

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+# ILSVRC_TEST_SRC: run the children on another checkout, to show these tests catch its faults
 ENV = {**os.environ, "PYTHONPATH": os.environ.get("ILSVRC_TEST_SRC", str(REPO / "src")), "OMP_NUM_THREADS": "1"}
 
 SAVE = textwrap.dedent(

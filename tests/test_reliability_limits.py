@@ -80,7 +80,8 @@ def fixtures(tmp_path_factory) -> tuple[list[list[str]], dict]:
     """Hostile inputs, each paired with the command that reads it (evaluate a valid checkpoint on bad data,
     or use a bad checkpoint)."""
     t = tmp_path_factory.mktemp("limits")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ILSVRC_CACHE": str(t / "cache"), "OMP_NUM_THREADS": "1"}
+    src = os.environ.get("ILSVRC_TEST_SRC", str(REPO / "src"))  # another checkout, to show a test catches it
+    env = {**os.environ, "PYTHONPATH": src, "ILSVRC_CACHE": str(t / "cache"), "OMP_NUM_THREADS": "1"}
     ckpt = _tiny_checkpoint(t / "good.pt")
     good_data = H.cifar(t / "c0")
     ev = lambda data: ["evaluate", str(ckpt), "--data", str(data), "--split", "train"]  # noqa: E731
@@ -95,6 +96,10 @@ def fixtures(tmp_path_factory) -> tuple[list[list[str]], dict]:
         ev("/dev/null"),
         ["predict", str(ckpt), str(H.png(t / "g16.png", 11000, 11000, depth=16, color=0, rows=True))],
         ["predict", str(ckpt), str(H.png(t / "bomb.png", 100_000, 100_000))],
+        ["pack", str(H.cifar_nested(t / "p1")), str(t / "p1-out"), "--quiet"],
+        ["pack", str(H.cifar_symlink(t / "p2", "/dev/zero")), str(t / "p2-out"), "--quiet"],
+        ["train", "resnet20", "--data", str(t / "i1"), "--max-steps", "1", "--out", str(t / "run1"), "--no-progress"],
+        ["train", "resnet20", "--data", str(t / "c3"), "--max-steps", "1", "--out", str(t / "run2"), "--no-progress"],
     ]
     for name, edit, seal in (
         ("stride0", H.stride_zero, False),

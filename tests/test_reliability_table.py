@@ -917,7 +917,10 @@ def _non_utf8_tree(t: Path, c: dict) -> Outcome:
     got = cli("pack", t / "tree", t / "out", "--size", "8", "--quiet")
     if got.rc == 0:
         ds = load_dataset(t / "out")
+        direct = load_dataset(t / "tree", size=8)  # what `train --data` does: the decoded-tree cache, keyed by name
+        assert direct.classes == ds.classes and torch.equal(direct.images, ds.images)
         got.note = f"packed {len(ds)} images of classes {[c.encode('utf-8', 'backslashreplace') for c in ds.classes]}"
+        got.note += "; loading the tree directly gives the same"
     return got
 
 
@@ -1170,6 +1173,8 @@ CASES += [
          lambda t, c: cli("pack", image_tree(t / "tree"), t / "tree" / "a", "--size", "8", "--quiet"), 2,
          ("{tmp}/tree/a", "other files"), G_LOST),
     Case("cifar", "CIFAR-100 `train` file a FIFO", _cifar100_fifo, 2, ("train", "FIFO"), G_BOUND),
+    Case(CK, "`scaler` {'scale': [1, 2]} (`train --resume`)", _ckpt(_set("scaler", {"scale": [1, 2]}), cmd="resume"),
+         2, ("scaler",)),
 ]
 # fmt: on
 

@@ -260,6 +260,9 @@ def validate_resume(ckpt: dict[str, Any], path: str | Path) -> None:
     rngs = ckpt["rng"]
     if not isinstance(rngs, list) or not rngs or not all(_rng_ok(r) for r in rngs):
         raise UserError(f"{path}: rng must be a list of saved random-generator states, got {_brief(rngs)}")
+    scaler = ckpt.get("scaler")
+    if scaler is not None and not (isinstance(scaler, dict) and all(map(_scalar, scaler.values()))):
+        raise UserError(f"{path}: scaler must be a GradScaler state (names to numbers), got {_brief(scaler)}")
     if not _optimizer_ok(ckpt["optimizer"]):
         raise UserError(f"{path}: optimizer must be an optimizer state_dict (per-parameter tensors and numbers)")
     loader = ckpt["loader"]
