@@ -7,8 +7,9 @@ each (disk caches; ilsvrc's decoded-image cache). The result is the median wall 
 rounds and the plain loop's median over each ilsvrc arm's: > 1 means ilsvrc is faster.
 
 Cases: resnet20 on the first `cifar_images` CIFAR-10 training and `cifar_test` test images (written to a
-temporary CIFAR-batch folder), and resnet18 on an ImageFolder with train/ and val/ (Imagenette) at the 64-px side
-`ilsvrc train` decodes image trees to by default (the plain loop resizes to the same side).
+temporary CIFAR-batch folder), and resnet18 on an ImageFolder with train/ and val/ (Imagenette) at the model's
+224-px input (`ilsvrc train` decodes photo folders at 224 / 0.875 = 256 and trains at 224; the plain loop
+resizes to 224).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from ilsvrc.bench.machine import describe
-from ilsvrc.data.sources import DEFAULT_SIZE
 from ilsvrc.errors import UserError
+from ilsvrc.models import get_card
 
 PLAIN_LOOP = Path(__file__).resolve().parents[3] / "benchmarks" / "plain_loop.py"
 ARMS = {"ilsvrc": [], "ilsvrc-fp32": ["--precision", "fp32"]}
@@ -141,8 +142,9 @@ def run_e2e(
             data = Path(folder)
             if folder_per_class is not None:
                 data = write_folder_subset(folder, scratch / "folder", folder_per_class)
-            # ilsvrc decodes an image tree at DEFAULT_SIZE (64) px and trains resnet18 there; so does the plain loop
-            rows.append(time_case("resnet18-folder", "resnet18", data, epochs, pairs, scratch, log, size=DEFAULT_SIZE))
+            # ilsvrc trains resnet18 on photos at its card's 224 px (decoded at 256); so does the plain loop
+            side = get_card("resnet18").input_size
+            rows.append(time_case("resnet18-folder", "resnet18", data, epochs, pairs, scratch, log, size=side))
     return {
         "suite": "e2e",
         "machine": describe(),

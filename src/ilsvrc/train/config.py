@@ -227,7 +227,8 @@ RECIPES: dict[str, Recipe] = {
 # Limits that keep a typo from becoming a hang, a segfault or an overflow deep inside torch (one-line errors).
 MAX_EPOCHS = 100_000
 MAX_STEPS = 10**9
-MAX_INPUT_SIZE = 4096
+MAX_INPUT_SIZE = 896  # its eval resize (/0.875 = 1024) is checkpoint.MAX_SIDE, the largest side load() accepts
+MAX_IMAGE_SIZE = 4096  # decode side of photo folders
 MAX_THREADS = 1024  # torch.set_num_threads(100000) segfaults inside OpenMP
 MAX_SEED = 2**32 - 1  # numpy's seed range; the augmentation seed is derived from it
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -275,6 +276,13 @@ class TrainConfig:
     )
     input_size: int | None = _plain(
         None, "square input side (default: the data's side for small images, else the model card's)", "data"
+    )
+    image_size: int | None = _plain(
+        None,
+        "side photo folders are decoded to (shorter side, then the centre square; default: the input side / the "
+        "card's crop_pct, e.g. 256 for 224)",
+        "data",
+        metavar="N",
     )
 
     # ----- optimizer
@@ -454,6 +462,7 @@ def _validate(c: TrainConfig) -> None:
     _range(c.weight_decay, "weight_decay", 0, math.inf)
     _range(c.train_subset, "train_subset", 1, 2**40)
     _range(c.input_size, "input_size", 1, MAX_INPUT_SIZE)
+    _range(c.image_size, "image_size", 1, MAX_IMAGE_SIZE)
     _range(c.workers_threads, "threads", 1, MAX_THREADS)
     _range(c.seed, "seed", 0, MAX_SEED)
     _range(c.stop_at_step, "stop_at_step", 0, MAX_STEPS)

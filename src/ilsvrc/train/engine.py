@@ -445,6 +445,8 @@ def _finish(run: Run, state: RunState) -> TrainResult:
         "data": cfg.data,
         "train_images": len(run.train_set),
         "val_images": len(run.val_set),
+        "stored_size": list(run.train_set.images.shape[1:3]),  # the data's side as decoded / packed (pixels)
+        "input_size": state.facts["input_size"],  # the side the network trained at
         **run.choices(),
         "world_size": run.dist.world_size,
         "params": state.facts["fingerprint"]["params"],

@@ -209,13 +209,28 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _load_data(cfg: TrainConfig, train_set: Any, val_set: Any) -> tuple[Any, Any]:
-    from ilsvrc.data import load_dataset
+def decode_side(cfg: TrainConfig, spec: ModelSpec) -> int | None:
+    """The side a photo folder / ImageNet tree is decoded to: --image-size, else the crop side / crop_pct.
 
+    None (the data layer's default) for a network with no preferred input size and no --input-size.
+    """
+    crop = cfg.input_size or spec.input_size
+    return cfg.image_size or (round(crop / spec.crop_pct) if crop else None)
+
+
+def _load_data(cfg: TrainConfig, spec: ModelSpec, train_set: Any, val_set: Any) -> tuple[Any, Any]:
+    from ilsvrc.data import detect_format, load_dataset
+
+    # fixed-size sources (CIFAR, IDX, packs) keep their own size; photos are decoded at the model's resolution
+    photos = cfg.data is not None and (train_set is None or val_set is None) and detect_format(cfg.data) in (
+        "imagefolder",
+        "imagenet",
+    )
+    size = decode_side(cfg, spec) if photos else None
     if train_set is None:
-        train_set = load_dataset(cfg.data, "train")
+        train_set = load_dataset(cfg.data, "train", size=size)
     if val_set is None:
-        val_set = load_dataset(cfg.data, "val")
+        val_set = load_dataset(cfg.data, "val", size=size)
     if cfg.train_subset is not None and cfg.train_subset < len(train_set):
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed))
         train_set = train_set.subset(perm[: cfg.train_subset])
@@ -246,7 +261,7 @@ def _resolve_sizes(cfg: TrainConfig, spec: ModelSpec, side: int) -> tuple[int, i
     if augment == "random-resized-crop" and side < 64:
         augment = "pad-crop-flip"  # 8%-area crops destroy tiny images; CIFAR-style augmentation instead
     small = augment in ("pad-crop-flip", "center", "none") and side == size
-    return size, (None if small else round(size * 256 / 224)), augment
+    return size, (None if small else round(size / spec.crop_pct)), augment  # eval: resize, centre crop
 
 
 def _loaders(cfg: TrainConfig, dist: distributed.Dist, train_set: Any, val_set: Any) -> tuple[Any, Any, int, int]:
@@ -393,7 +408,7 @@ def prepare_run(
     torch.set_num_threads(cfg.workers_threads or _cores())
     _seed_everything(cfg.seed)
     spec = _spec(cfg, model)
-    train_set, val_set = _load_data(cfg, train_set, val_set)
+    train_set, val_set = _load_data(cfg, spec, train_set, val_set)
     data_fp = _data_fingerprint(train_set, val_set)
     if resume is not None:
         _check_same_data(resume, data_fp, out)

@@ -24,6 +24,8 @@ class ModelSpec:
     min_input_size: int = 1
     count: Callable[[int, int, int], dict[str, Any]] | None = None
     """count(num_classes, in_chans, size) -> {"params", "macs"}; None: parameters only."""
+    crop_pct: float = 0.875
+    """Training crop / stored side for photo folders: decoded to round(input_size / crop_pct) (256 for 224)."""
 
 
 def from_registry(name: str, options: dict[str, Any], weights: str | None = None) -> ModelSpec:
@@ -47,7 +49,7 @@ def from_registry(name: str, options: dict[str, Any], weights: str | None = None
     def count(num_classes: int, in_chans: int, size: int) -> dict[str, Any]:
         return model_costs(name, size, num_classes=num_classes, in_chans=in_chans, **options)
 
-    return ModelSpec(name, build, card.input_size, card.min_input_size, count)
+    return ModelSpec(name, build, card.input_size, card.min_input_size, count, card.crop_pct)
 
 
 def from_module(model: nn.Module, name: str) -> ModelSpec:
