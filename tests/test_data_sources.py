@@ -16,8 +16,7 @@ from ilsvrc.cli import main as cli_main
 from ilsvrc.data import FASHION_CLASSES, detect_format, list_splits, load_dataset, pack, read_idx, verify_packed
 from ilsvrc.data import packed as packed_mod
 from ilsvrc.data.decode import decode_image
-from ilsvrc.data.packed import decode_tree
-from ilsvrc.data.sources import read_cifar_batch
+from ilsvrc.data.sources import decode_tree, read_cifar_batch
 from ilsvrc.errors import UserError
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -93,7 +93,7 @@ def jpeg_images_per_s(packed: Path, size: int, batch: int, seconds: float, mean,
 
 def _pack_jpeg_timed(data: str, out: Path, size: int) -> tuple[dict, float]:
     from ilsvrc.data.jpeg_pack import pack_jpeg
-    from ilsvrc.data.sources import detect_format, image_tree_files
+    from ilsvrc.data.layout import detect_format, image_tree_files
 
     paths, labels, classes, _ = image_tree_files(Path(data), detect_format(data), "train")
     t = time.perf_counter()

@@ -7,9 +7,11 @@ augment = TrainAugment("pad-crop-flip", 32, ds.mean, ds.std)     # float32 (B, C
 
 from ilsvrc.data.augment import KINDS, EvalTransform, MultiScaleEval, TrainAugment, ten_crop
 from ilsvrc.data.dataset import ArrayDataset, pixel_stats
+from ilsvrc.data.layout import detect_format
 from ilsvrc.data.loader import BatchLoader
-from ilsvrc.data.packed import load_packed, pack, verify_packed
-from ilsvrc.data.sources import FASHION_CLASSES, detect_format, fetch, list_splits, load_bundled, load_dataset, read_idx
+from ilsvrc.data.packed import load_packed, verify_packed
+from ilsvrc.data.packing import pack
+from ilsvrc.data.sources import FASHION_CLASSES, fetch, list_splits, load_bundled, load_dataset, read_idx
 
 __all__ = [
     "FASHION_CLASSES",

@@ -26,6 +26,8 @@ import torch
 
 from ilsvrc.data.dataset import ArrayDataset, align_labels, check_labels, pixel_stats
 from ilsvrc.data.decode import decode_many
+from ilsvrc.data.layout import SPLIT_ALIASES, image_tree_files, pick_split, split_dirs
+from ilsvrc.data.progress import progress_bar
 from ilsvrc.errors import UserError
 from ilsvrc.locks import LOCK_NAME, folder_lock
 from ilsvrc.safety import regular_file
@@ -52,115 +54,30 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _progress(enabled: bool, total: int, label: str):
-    """A rich progress bar on stderr (or a no-op) with an `advance(k)` callable."""
-    if not enabled:
-
-        class _Null:
-            def __enter__(self):
-                return lambda k=1: None
-
-            def __exit__(self, *exc):
-                return False
-
-        return _Null()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    class _Bar:
-        def __enter__(self):
-            self.p = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self.p.__enter__()
-            self.task = self.p.add_task(label, total=total)
-            return lambda k=1: self.p.advance(self.task, k)
-
-        def __exit__(self, *exc):
-            return self.p.__exit__(*exc)
-
-    return _Bar()
-
-
-# ---------------------------------------------------------------------------------------------- decoding trees
-
-
-def decode_tree(p: Path, fmt: str, split: str, size: int, *, progress: bool = False) -> ArrayDataset:
-    """An ImageFolder/ImageNet split decoded into memory (no files written); unreadable files are reported."""
-    from ilsvrc.data.sources import image_tree_files
-
-    paths, labels, classes, folder = image_tree_files(p, fmt, split)
-    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
-    with _progress(progress, len(paths), f"decoding {folder}") as advance:
-        failed = decode_many(paths, size, images, on_done=advance)
-    for i, reason in failed:
-        sys.stderr.write(f"ilsvrc: skipped unreadable image {paths[i]} ({reason})\n")
-    if len(failed) == len(paths):
-        raise UserError(f"{folder}: none of the {len(paths)} images could be decoded")
-    keep = np.ones(len(paths), dtype=bool)
-    keep[[i for i, _ in failed]] = False
-    images = images[keep] if failed else images
-    y = np.asarray(labels, dtype=np.int64)[keep]
-    stats = pixel_stats(images)
-    meta = {
-        "source": str(p),
-        "format": fmt,
-        "split": split,
-        "size": size,
-        "count": len(y),
-        "skipped": [paths[i] for i, _ in failed],
-        **stats,
-    }
-    return ArrayDataset(
-        torch.from_numpy(images), torch.from_numpy(y), classes, tuple(stats["mean"]), tuple(stats["std"]), meta
-    )
-
-
 # ---------------------------------------------------------------------------------------------- pack
 
 
-def pack(
-    source: str | Path,
-    out: str | Path,
+def pack_tree(
+    src: Path,
+    fmt: str,
+    split: str,
+    size: int,
+    out: Path,
     *,
-    size: int | None = None,
-    split: str = "train",
     workers: int | None = None,
     progress: bool = True,
     chunk: int = CHUNK,
 ) -> dict:
-    """Pack one split of `source` into the folder `out`; split "all" packs each split into out/<split>/.
-
-    Returns the meta dict (a list of them for "all"). Fixed-size sources keep their size unless `size` is given;
-    variable-size ones default to sources.DEFAULT_SIZE.
-    """
-    from ilsvrc.data.sources import list_splits
-
-    out = Path(out).expanduser()
-    if split == "all":
-        return [
-            pack(source, out / s, size=size, split=s, workers=workers, progress=progress) for s in list_splits(source)
-        ]
-    from ilsvrc.data.sources import DEFAULT_SIZE, _resolve, detect_format, image_tree_files, load_dataset
-
-    if workers is not None and not 1 <= workers <= 256:
-        raise UserError(f"--workers must be between 1 and 256, got {workers}")
-    if size is not None and not 1 <= size <= 8192:
-        raise UserError(f"--size must be between 1 and 8192 pixels, got {size}")
-    src = _resolve(source)
-    fmt = detect_format(src)
+    """Decode one split of an image tree (ImageFolder/ImageNet layout) at `size` px into the packed folder `out`."""
     with folder_lock(out, "pack folder"):  # a second `ilsvrc pack` into OUT is refused, not interleaved
-        if fmt in ("imagefolder", "imagenet"):
-            size = int(size or DEFAULT_SIZE)
-            paths, labels, classes, _ = image_tree_files(src, fmt, split)
-            _refuse_mixing(out, src, fmt, split, size)
-            return _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, progress, chunk)
-        ds = load_dataset(src, split, size=size)
+        paths, labels, classes, _ = image_tree_files(src, fmt, split)
+        _refuse_mixing(out, src, fmt, split, size)
+        return _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, progress, chunk)
+
+
+def pack_arrays(ds: ArrayDataset, src: Path, fmt: str, split: str, out: Path) -> dict:
+    """Write an already-decoded data set (CIFAR, IDX, a resized pack) into the packed folder `out`."""
+    with folder_lock(out, "pack folder"):
         _refuse_mixing(out, src, fmt, split, ds.image_size[0])
         return _write_arrays(ds, src, fmt, split, out)
 
@@ -294,7 +211,7 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
     done = set(state["done"])
     todo = [c for c in range(0, n, chunk) if c not in done]
     already = n - sum(min(chunk, n - c) for c in todo)
-    with _progress(progress, n, f"packing {Path(src).name} ({split}, {size}px)") as advance:
+    with progress_bar(progress, n, f"packing {Path(src).name} ({split}, {size}px)") as advance:
         advance(already)
         for c in todo:
             failed = decode_many(paths[c : c + chunk], size, images[c : c + chunk], workers=workers, on_done=advance)
@@ -400,8 +317,6 @@ def _numbers(x: object, length: int | None = None) -> bool:
 
 def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
     """A packed folder (or a root holding train/ and val/ packed folders) as a memory-mapped ArrayDataset."""
-    from ilsvrc.data.sources import SPLIT_ALIASES, _pick_split, _split_dirs
-
     p = Path(path)
     if p.is_file():
         p = p.parent
@@ -413,8 +328,8 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
         if recorded not in SPLIT_ALIASES.get(split, ()) and split not in SPLIT_ALIASES.get(recorded, ()):
             raise UserError(f"{p} holds the {recorded!r} split only; it has no {split!r} split")
     else:
-        splits = {name: d for name, d in _split_dirs(p).items() if (d / "meta.json").is_file()}
-        folder = _pick_split(splits, split, p)
+        splits = {name: d for name, d in split_dirs(p).items() if (d / "meta.json").is_file()}
+        folder = pick_split(splits, split, p)
         meta = read_meta(folder)
         if "train" in splits and folder != splits["train"]:
             train_meta = read_meta(splits["train"])

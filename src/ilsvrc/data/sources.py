@@ -1,4 +1,4 @@
-"""Data sources in their own on-disk formats, detected automatically and turned into an `ArrayDataset`.
+"""Data sources in their own on-disk formats (detected by layout.py), each read into an `ArrayDataset`.
 
 Formats: "packed" (see packed.py), "cifar" (CIFAR-10/100 python batches), "idx" (MNIST/Fashion-MNIST, gzipped
 or not), "imagenet" (the official ILSVRC2012 layout with its devkit), "imagefolder" (root/<split>/<class>/*.jpg or
@@ -24,14 +24,23 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ilsvrc.data.dataset import ArrayDataset, align_labels, check_labels, pixel_stats
-from ilsvrc.data.decode import DECODER_VERSION, IMAGE_EXTENSIONS
+from ilsvrc.data.dataset import ArrayDataset, check_labels, pixel_stats
+from ilsvrc.data.decode import DECODER_VERSION, decode_many
+from ilsvrc.data.layout import (
+    DEFAULT_SIZE,
+    SPLIT_ALIASES,
+    detect_format,
+    idx_files,
+    image_tree_files,
+    is_cifar_dir,
+    pick_split,
+    resolve_source,
+    split_dirs,
+)
+from ilsvrc.data.packed import load_packed, pack_tree, read_meta
+from ilsvrc.data.progress import progress_bar
 from ilsvrc.errors import UserError
 from ilsvrc.safety import regular_file
-
-FORMATS = ("packed", "cifar", "idx", "imagenet", "imagefolder")
-DEFAULT_SIZE = 64  # pixels, for sources whose images differ in size (ImageFolder, ImageNet) when no size is given
-SPLIT_ALIASES = {"train": ("train",), "val": ("val", "test", "valid", "validation"), "test": ("test", "val")}
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 FASHION_CLASSES = [
@@ -49,97 +58,21 @@ FASHION_CLASSES = [
 BUNDLED_VAL_PER_CLASS = 200  # of the 1,000 test images per class: 800 train / 200 val, stratified, seed 0
 
 
-# ---------------------------------------------------------------------------------------------- detection
-
-
-def _is_cifar_dir(p: Path) -> bool:
-    # exists(), not is_file(): a batches.meta that is a FIFO or a device is reported by the reader, not mistaken
-    # for "no CIFAR here"
-    return (p / "batches.meta").exists() or ((p / "meta").exists() and (p / "train").exists())
-
-
-def _idx_files(p: Path) -> list[Path]:
-    return sorted(f for f in p.iterdir() if not f.is_dir() and "-idx" in f.name and "-ubyte" in f.name)
-
-
-def _is_imagenet_dir(p: Path) -> bool:
-    has_devkit = (p / "meta.bin").exists() or (p / "ILSVRC2012_devkit_t12.tar.gz").exists()  # reader checks files
-    return has_devkit and (p / "train").is_dir()
-
-
-def _split_dirs(p: Path) -> dict[str, Path]:
-    """Subfolders of an ImageFolder root that name splits (train, val, test, ...)."""
-    names = {"train", "val", "test", "valid", "validation"}
-    return {d.name: d for d in sorted(p.iterdir()) if d.is_dir() and d.name in names}
-
-
-def _resolve(source: str | Path) -> Path:
-    p = Path(source).expanduser()
-    if not p.exists():
-        raise UserError(f"data source not found: {p}")
-    return p
-
-
-def detect_format(path: str | Path) -> str:
-    """Which of FORMATS the file or folder at `path` is; UserError when none fits."""
-    p = _resolve(path)
-    if not p.is_file() and not p.is_dir():
-        raise UserError(f"{p}: not a data set (a device, FIFO or socket, not a folder or a file)")
-    if p.is_file():
-        if p.name == "meta.json":
-            return "packed"
-        if "-idx" in p.name and "-ubyte" in p.name:
-            return "idx"
-        raise UserError(f"{p}: not a data set (expected a folder, a packed meta.json or an IDX file)")
-    try:
-        return _detect_folder(p)
-    except OSError as err:  # an unreadable folder
-        raise UserError(f"cannot read data folder {p}: {err.strerror or err}") from None
-
-
-def _detect_folder(p: Path) -> str:
-    if (p / "meta.json").exists() or any((d / "meta.json").is_file() for d in _split_dirs(p).values()):
-        return "packed"
-    for sub in (p, p / "cifar-10-batches-py", p / "cifar-100-python"):
-        if sub.is_dir() and _is_cifar_dir(sub):
-            return "cifar"
-    if _idx_files(p):
-        return "idx"
-    if _is_imagenet_dir(p):
-        return "imagenet"
-    subdirs = [d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    if subdirs:
-        return "imagefolder"
-    raise UserError(f"{p}: cannot tell the data format (no meta.json, CIFAR batches, IDX files or class folders)")
-
-
-def _pick_split(available: dict[str, object], split: str, where: Path):
-    """The entry of `available` (keyed by the source's own split names) that `split` means."""
-    if split not in SPLIT_ALIASES:
-        raise UserError(f"unknown split {split!r} for {where}; use train or val (test is an alias of val)")
-    for name in SPLIT_ALIASES[split]:
-        if name in available:
-            return available[name]
-    raise UserError(f"{where} has no {split!r} split (it has: {', '.join(sorted(available)) or 'none'})")
-
-
 def list_splits(source: str | Path | None) -> list[str]:
     """The canonical split names ("train", "val") a source can give, so callers can skip validation when absent."""
     if source is None:
         return ["train", "val"]
-    p = _resolve(source)
+    p = resolve_source(source)
     fmt = detect_format(p)
     if fmt == "packed":
         if p.is_file():
             p = p.parent
         if (p / "meta.json").exists():
-            from ilsvrc.data.packed import read_meta
-
             recorded = read_meta(p).get("split") or "train"
             return ["train" if recorded == "train" else "val"]
-        names = [d.name for d in _split_dirs(p).values() if (d / "meta.json").is_file()]
+        names = [d.name for d in split_dirs(p).values() if (d / "meta.json").is_file()]
     elif fmt == "imagefolder":
-        names = list(_split_dirs(p)) or ["train"]
+        names = list(split_dirs(p)) or ["train"]
     else:
         names = ["train", "val"]
     return sorted({"train" if n == "train" else "val" for n in names}, key=["train", "val"].index)
@@ -203,14 +136,14 @@ def _read_into(f, view: memoryview) -> int:
 
 
 def _idx_pair(folder: Path, split: str) -> tuple[Path, Path]:
-    files = _idx_files(folder)
+    files = idx_files(folder)
     by_split: dict[str, dict[str, Path]] = {}
     for f in files:
         prefix = f.name.split("-")[0]  # "train" or "t10k"
         kind = "images" if "-images-" in f.name else "labels" if "-labels-" in f.name else None
         if kind:
             by_split.setdefault("test" if prefix == "t10k" else prefix, {})[kind] = f
-    pair = _pick_split(by_split, split, folder)
+    pair = pick_split(by_split, split, folder)
     if set(pair) != {"images", "labels"}:
         raise UserError(f"{folder}: IDX {split} split needs both an images and a labels file")
     return pair["images"], pair["labels"]
@@ -279,7 +212,7 @@ def _bundled_all() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def load_bundled(split: str = "train") -> ArrayDataset:
     """The bundled Fashion-MNIST test set as 8,000 train / 2,000 val (stratified, seed 0), original order kept."""
     x, y, is_val = _bundled_all()
-    key = _pick_split({"train": False, "val": True}, split, BUNDLED_DIR)
+    key = pick_split({"train": False, "val": True}, split, BUNDLED_DIR)
     keep = is_val if key else ~is_val
     stats = pixel_stats(x[~is_val])  # always the train part's statistics
     meta = {"source": "bundled:fashion-mnist-t10k", "format": "idx", "split": split, "size": 28}
@@ -399,7 +332,7 @@ def _cifar_batch_arrays(d: dict, label_key: str, where: Path) -> tuple[np.ndarra
 
 def _cifar_root(p: Path) -> Path:
     for sub in (p, p / "cifar-10-batches-py", p / "cifar-100-python"):
-        if sub.is_dir() and _is_cifar_dir(sub):
+        if sub.is_dir() and is_cifar_dir(sub):
             return sub
     raise UserError(f"{p}: no CIFAR batches found")
 
@@ -407,14 +340,14 @@ def _cifar_root(p: Path) -> Path:
 def _cifar_arrays(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     cifar100 = not (root / "batches.meta").exists()
     if cifar100:
-        files = _pick_split({"train": ["train"], "test": ["test"]}, split, root)
+        files = pick_split({"train": ["train"], "test": ["test"]}, split, root)
         meta_file, names_key, label_key = root / "meta", "fine_label_names", "fine_labels"
     else:
         batches = sorted(root.glob("data_batch_*"), key=lambda f: (len(f.name), f.name))  # _2 before _10
         available = {"train": [f.name for f in batches]} if batches else {}
         if (root / "test_batch").is_file():
             available["test"] = ["test_batch"]
-        files = _pick_split(available, split, root)
+        files = pick_split(available, split, root)
         meta_file, names_key, label_key = root / "batches.meta", "label_names", "labels"
     classes = read_cifar_batch(meta_file).get(names_key)
     if isinstance(classes, (list, tuple)):
@@ -475,136 +408,33 @@ def fetch(name: str, root: str | Path) -> Path:
     raise UserError(f"cannot download {name!r}; known: cifar10, cifar100, mnist, fashion-mnist")
 
 
-# ---------------------------------------------------------------------------------------------- image trees
-
-
-def _is_image(f: os.DirEntry) -> bool:
-    try:
-        is_file = f.is_file()
-    except OSError:  # a symlink loop
-        return False
-    return is_file and f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
-
-
-_REPORTED: set[str] = set()  # odd entries already reported in this process (a tree is listed more than once)
-
-
-def _looks_like_image(f: os.DirEntry) -> bool:
-    return f.name.lower().endswith(IMAGE_EXTENSIONS) and not f.name.startswith(".")
-
-
-def _why_not_a_file(path: str) -> str:
-    try:
-        os.stat(path)
-    except OSError as err:
-        return err.strerror or type(err).__name__
-    return "a folder" if os.path.isdir(path) else "not a regular file"
-
-
-def list_image_folder(root: Path) -> tuple[list[str], list[int], list[str]]:
-    """(paths, labels, classes) of a class-folder tree; classes are the sorted folder names (ImageFolder order)."""
-    class_dirs = sorted(
-        (d for d in os.scandir(root) if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name
+def decode_tree(p: Path, fmt: str, split: str, size: int, *, progress: bool = False) -> ArrayDataset:
+    """An ImageFolder/ImageNet split decoded into memory (no files written); unreadable files are reported."""
+    paths, labels, classes, folder = image_tree_files(p, fmt, split)
+    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    with progress_bar(progress, len(paths), f"decoding {folder}") as advance:
+        failed = decode_many(paths, size, images, on_done=advance)
+    for i, reason in failed:
+        sys.stderr.write(f"ilsvrc: skipped unreadable image {paths[i]} ({reason})\n")
+    if len(failed) == len(paths):
+        raise UserError(f"{folder}: none of the {len(paths)} images could be decoded")
+    keep = np.ones(len(paths), dtype=bool)
+    keep[[i for i, _ in failed]] = False
+    images = images[keep] if failed else images
+    y = np.asarray(labels, dtype=np.int64)[keep]
+    stats = pixel_stats(images)
+    meta = {
+        "source": str(p),
+        "format": fmt,
+        "split": split,
+        "size": size,
+        "count": len(y),
+        "skipped": [paths[i] for i, _ in failed],
+        **stats,
+    }
+    return ArrayDataset(
+        torch.from_numpy(images), torch.from_numpy(y), classes, tuple(stats["mean"]), tuple(stats["std"]), meta
     )
-    if not class_dirs:
-        raise UserError(f"{root}: no class folders")
-    paths: list[str] = []
-    labels: list[int] = []
-    for label, d in enumerate(class_dirs):
-        entries = list(os.scandir(d.path))
-        files = sorted(f.path for f in entries if _is_image(f))
-        odd = sorted(f.path for f in entries if _looks_like_image(f) and not _is_image(f))
-        for path in odd:  # a dangling symlink, a symlink loop or a folder named like an image: say so, skip it
-            if path in _REPORTED:
-                continue
-            _REPORTED.add(path)
-            sys.stderr.write(f"ilsvrc: skipped {path} (not a readable file: {_why_not_a_file(path)})\n")
-        if not files:
-            raise UserError(f"{d.path}: empty class folder (no image files)")
-        paths += files
-        labels += [label] * len(files)
-    return paths, labels, [d.name for d in class_dirs]
-
-
-def list_imagenet(root: Path, split: str) -> tuple[list[str], list[int], list[str]]:
-    """The official ILSVRC2012 layout: train/<wnid>/*.JPEG and a flat val/ labelled by the devkit.
-
-    Reuses torchvision's devkit parsing (it writes meta.bin into root once). Classes are the sorted wnids' first
-    human-readable names; labels follow the sorted-wnid order (the ImageFolder/torchvision convention).
-    """
-    from torchvision.datasets.imagenet import load_meta_file, parse_devkit_archive
-
-    if not (root / "meta.bin").exists():
-        regular_file(root / "ILSVRC2012_devkit_t12.tar.gz", "ImageNet devkit", 64 << 20)  # the real one is 2.5 MB
-        try:
-            parse_devkit_archive(str(root))
-        except Exception as err:
-            raise UserError(f"{root}: cannot parse the ILSVRC2012 devkit ({err})") from None
-    wnid_to_names, val_wnids = _imagenet_meta(root, load_meta_file)
-    wnids = sorted(wnid_to_names)
-    classes = [wnid_to_names[w][0] if isinstance(wnid_to_names[w], tuple) else str(wnid_to_names[w]) for w in wnids]
-    folder = _pick_split({"train": root / "train", "val": root / "val"}, split, root)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: missing")
-    if any(d.is_dir() for d in os.scandir(folder)):  # already sorted into class folders (torchvision's prepared layout)
-        paths, labels, found = list_image_folder(folder)
-        index = {w: i for i, w in enumerate(wnids)}
-        unknown = [w for w in found if w not in index]
-        if unknown:
-            raise UserError(f"{folder}: folders {unknown[:3]} are not ILSVRC2012 wnids")
-        return paths, [index[found[lab]] for lab in labels], classes
-    files = sorted(f.path for f in os.scandir(folder) if _is_image(f))
-    if len(files) != len(val_wnids):
-        raise UserError(f"{folder}: {len(files)} images but the devkit labels {len(val_wnids)}")
-    index = {w: i for i, w in enumerate(wnids)}
-    unknown = [w for w in val_wnids if w not in index]
-    if unknown:
-        raise UserError(f"{root / 'meta.bin'}: validation labels {unknown[:3]} are not among its {len(wnids)} wnids")
-    return files, [index[w] for w in val_wnids], classes  # devkit order = sorted file names
-
-
-def _imagenet_meta(root: Path, load_meta_file) -> tuple[dict, list]:
-    """torchvision's meta.bin ({wnid: names}, [val wnid per image]) read and type-checked, one line if not."""
-    meta = root / "meta.bin"
-    regular_file(meta, "ImageNet meta.bin", 256 << 20)
-    try:
-        wnid_to_names, val_wnids = load_meta_file(str(root))
-    except Exception as err:  # text, a truncated file, a pickle of something else
-        first = " ".join(str(err).split())[:200]
-        raise UserError(f"{meta}: not torchvision's ImageNet meta file ({type(err).__name__}: {first})") from None
-    names_ok = isinstance(wnid_to_names, dict) and all(
-        isinstance(w, str) and (isinstance(v, str) or (isinstance(v, tuple) and v and isinstance(v[0], str)))
-        for w, v in wnid_to_names.items()
-    )
-    if (
-        not names_ok
-        or not wnid_to_names
-        or not isinstance(val_wnids, list)
-        or not all(isinstance(w, str) for w in val_wnids)
-    ):
-        raise UserError(f"{meta}: malformed (expected {{wnid: names}} and a list of validation wnids)")
-    return wnid_to_names, val_wnids
-
-
-def image_tree_files(p: Path, fmt: str, split: str) -> tuple[list[str], list[int], list[str], Path]:
-    """(paths, labels, classes, split folder) for a variable-size source."""
-    if fmt == "imagenet":
-        paths, labels, classes = list_imagenet(p, split)
-        return paths, labels, classes, p / ("train" if split == "train" else "val")
-    splits = _split_dirs(p)
-    if splits:
-        folder = _pick_split(splits, split, p)
-    elif split == "train":
-        folder = p  # a single class-folder tree is one split
-    else:
-        raise UserError(f"{p} is a single class-folder tree (one split); it has no {split!r} split")
-    paths, labels, classes = list_image_folder(folder)
-    train = splits.get("train")
-    if train is not None and folder != train:  # label by the training split's class list, matched by name
-        train_classes = sorted(d.name for d in os.scandir(train) if d.is_dir() and not d.name.startswith("."))
-        labels = align_labels(np.asarray(labels, dtype=np.int64), classes, train_classes, folder).tolist()
-        classes = train_classes
-    return paths, labels, classes, folder
 
 
 def cache_root() -> Path | None:
@@ -634,8 +464,6 @@ def _exclusive(lock_path: Path):
 def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
     """A variable-size split decoded once: packed into the cache (keyed by every file's path, size and mtime)
     and memory-mapped from there, so the next run starts at once; decoded into memory when the cache is unusable."""
-    from ilsvrc.data.packed import decode_tree, load_packed, pack
-
     root = cache_root()
     if root is not None:
         paths, labels, classes, _ = image_tree_files(p, fmt, split)
@@ -649,7 +477,7 @@ def _decoded_tree(p: Path, fmt: str, split: str, size: int) -> ArrayDataset:
                 folder.parent.mkdir(parents=True, exist_ok=True)
                 with _exclusive(folder.with_name(folder.name + ".lock")):  # DDP ranks: one packs, the others wait
                     if not (folder / "meta.json").is_file():
-                        pack(p, folder, size=size, split=split, progress=sys.stderr.isatty())
+                        pack_tree(p, fmt, split, size, folder, progress=sys.stderr.isatty())
             ds = load_packed(folder, "train" if split == "train" else "val")
             if ds.meta.get("skipped"):
                 n = len(ds.meta["skipped"])
@@ -675,11 +503,9 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
         raise UserError(f"unknown split {split!r}; use train or val (test is an alias of val)")
     if source is None:
         return _sized(load_bundled(split), size)
-    p = _resolve(source)
+    p = resolve_source(source)
     fmt = detect_format(p)
     if fmt == "packed":
-        from ilsvrc.data.packed import load_packed
-
         return _sized(load_packed(p, split), size)
     if fmt == "cifar":
         ds = _load_cifar(p, split)

@@ -1,0 +1,47 @@
+"""`ilsvrc pack`: any source into the packed format, one split or each of them.
+
+Image trees are decoded straight into the format (packed.pack_tree); every other source is read by sources.py
+and written as arrays (packed.pack_arrays). This module sits above both, so neither imports the other's caller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ilsvrc.data.layout import DEFAULT_SIZE, detect_format, image_tree_files, resolve_source
+from ilsvrc.data.packed import CHUNK, pack_arrays, pack_tree
+from ilsvrc.data.sources import list_splits, load_dataset
+from ilsvrc.errors import UserError
+
+
+def pack(
+    source: str | Path,
+    out: str | Path,
+    *,
+    size: int | None = None,
+    split: str = "train",
+    workers: int | None = None,
+    progress: bool = True,
+    chunk: int = CHUNK,
+) -> dict | list[dict]:
+    """Pack one split of `source` into the folder `out`; split "all" packs each split into out/<split>/.
+
+    Returns the meta dict (a list of them for "all"). Fixed-size sources keep their size unless `size` is given;
+    variable-size ones default to layout.DEFAULT_SIZE.
+    """
+    out = Path(out).expanduser()
+    if split == "all":
+        return [
+            pack(source, out / s, size=size, split=s, workers=workers, progress=progress) for s in list_splits(source)
+        ]
+    if workers is not None and not 1 <= workers <= 256:
+        raise UserError(f"--workers must be between 1 and 256, got {workers}")
+    if size is not None and not 1 <= size <= 8192:
+        raise UserError(f"--size must be between 1 and 8192 pixels, got {size}")
+    src = resolve_source(source)
+    fmt = detect_format(src)
+    if fmt in ("imagefolder", "imagenet"):
+        image_tree_files(src, fmt, split)  # a missing split or an empty tree is reported before OUT is touched
+        return pack_tree(src, fmt, split, int(size or DEFAULT_SIZE), out, workers=workers, progress=progress,
+                         chunk=chunk)
+    return pack_arrays(load_dataset(src, split, size=size), src, fmt, split, out)
