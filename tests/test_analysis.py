@@ -286,3 +286,11 @@ def test_grouped_convolution_macs():
     conv = nn.Conv2d(8, 16, 3, padding=1, groups=4)
     s = summarize(nn.Sequential(conv), (8, 5, 5))
     assert s.totals["macs"] == 5 * 5 * 16 * (8 // 4) * 9
+
+
+def test_print_of_a_summary_is_the_table_not_the_fields():
+    s = ilsvrc.summarize(create_model("resnet20"), 32)
+    text = str(s)
+    assert "LayerRow(" not in text and "LayerRow(" not in repr(s)
+    assert text.splitlines()[0].startswith("resnet20") and "layer1.0.conv1" in text and "MACs" in text
+    assert f"{s.totals['macs']:,}" in text

@@ -80,6 +80,26 @@ def test_receptive_fields_of_sequential_nets(name, size, layer, field):
     assert rows[layer]["receptive_field"] == field
 
 
+@pytest.mark.parametrize(
+    "name,layer,field",
+    [
+        # ResNet-50: 483 px at the last conv, as published (Araujo, Norris & Sim, Distill 2019, "Computing Receptive
+        # Fields of Convolutional Neural Networks", Table 1); the global average pool is no 675 px local window.
+        ("resnet50", "layer4.2.conv2", 483),
+        ("resnet18", "layer4.1.conv2", 435),
+        ("googlenet", "inception5b.branch3.1.0", 715),
+    ],
+)
+def test_the_headline_is_the_field_entering_the_global_pool(name, layer, field, capsys):
+    rows = receptive_fields(_meta(name), 224)
+    assert rows[-2]["receptive_field"] == "whole input" or rows[-1]["receptive_field"] == "whole input"
+    pool = next(r for r in rows if r["type"].endswith(("AdaptiveAvgPool2d", "AvgPool2d")) and r["output_size"] == "1x1")
+    assert pool["receptive_field"] == "whole input"
+    assert main(["explain", "receptive-field", name]) == 0
+    out = capsys.readouterr().out
+    assert f"entering the classifier: {field} px, reached at {layer}" in out
+
+
 def test_receptive_field_jump_and_start_follow_the_recurrence():
     rows = receptive_fields(_meta("alexnet"), 227)
     conv1, pool1 = rows[0], rows[1]
@@ -161,3 +181,19 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, args):
 def test_bad_inception_sizes_raise_user_error():
     with pytest.raises(UserError):
         inception_report(28, 28, 0, [128, 192, 96], [128, 64, 192, 64, 96, 64])
+
+
+def test_corrected_facts_agree_between_cards_and_the_comparison_table():
+    from ilsvrc.models import get_card
+
+    se = PUBLISHED["seresnet50"]
+    assert (se.paper_top1, se.paper_top5) == (23.29, 6.62)  # Hu et al. Table 2
+    assert "23.29/6.62" in get_card("seresnet50").ilsvrc
+    assert "option A" in get_card("resnet18").ilsvrc and "option A" in PUBLISHED["resnet18"].paper_protocol
+    assert get_card("resnet34").ilsvrc.split("; ", 1)[1].startswith("24.52/7.46")  # option B, as built
+    for depth in (50, 101, 152):
+        facts = PUBLISHED[f"resnet{depth}_v1_5"]
+        card = get_card(f"resnet{depth}_v1_5").ilsvrc
+        assert f"{facts.tv_top1:.2f}/{facts.tv_top5:.2f}" in card and "torchvision" in card
+    for name in ("googlenet", "zfnet"):
+        assert "unstated choice" in get_card(name).variant

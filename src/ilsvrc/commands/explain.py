@@ -140,12 +140,19 @@ def run_receptive_field(args: argparse.Namespace) -> int:
         print(json.dumps({"model": args.model, "input_size": size, "layers": rows}, indent=2))
         return 0
     cols = [(k, k.replace("_", " ")) for k in rows[0]] if rows else [("name", "name")]
-    last = next((r for r in reversed(rows) if r["receptive_field"] != "whole input"), None)
+    # The headline is the field entering the global pool (or the flatten before FC): fields only grow along a path
+    # and joins keep the largest, so it is the largest local field; the global pool itself sees the whole input.
+    local = [r for r in rows if r["receptive_field"] != "whole input"]
+    last = max(reversed(local), key=lambda r: r["receptive_field"]) if local else None
     notes = [
         "r' = r + (k-1)*j, j' = j*stride, s' = s + ((k-1)/2 - pad)*j, in input pixels (pixel centres at i + 0.5).",
         "Where paths join (residual sums, concatenations) the largest field of the inputs is kept.",
     ]
     if last is not None:
-        notes.append(f"Largest local field: {last['receptive_field']} px after {last['name']} (input {size}x{size}).")
+        notes.append(
+            f"Receptive field entering the classifier: {last['receptive_field']} px, reached at {last['name']} (input "
+            f"{size}x{size}; a field larger than the input reaches into the zero padding). Global pooling and fully "
+            "connected layers see the whole input."
+        )
     print(render(cols, rows, args.format, title=f"{args.model}: receptive field per layer", notes=notes))
     return 0
