@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from ilsvrc.analysis.compare import compare_row, write_chart
+from ilsvrc.analysis.compare import busy_note, compare_row, write_chart
 from ilsvrc.analysis.explain import filter_stacks, inception_report, receptive_fields
 from ilsvrc.analysis.facts import PUBLISHED
 from ilsvrc.cli import main
@@ -133,8 +133,15 @@ def test_compare_row_counts_and_facts():
     assert row["params"] == 138_357_544 and row["gmacs"] == 15.47 and row["weight_layers"] == 16
     assert row["paper_top1"] == 27.0 and row["tv_top1"] == pytest.approx(28.408)
     assert row["activations"] == 15_237_608 and row["year"] == 2014
-    fast = compare_row("resnet20", speed_seconds=0.05, batch_size=2)
-    assert fast["images_per_s"] > 0 and fast["paper_top1"] is None
+    fast = compare_row("resnet20", speed_seconds=0.06, batch_size=2, repeats=3)
+    assert fast["paper_top1"] is None
+    assert 0 < fast["images_per_s_min"] <= fast["images_per_s"] <= fast["images_per_s_max"]
+    assert fast["speed_spread"].startswith("±") and fast["speed_spread"].endswith("%")
+
+
+def test_busy_machine_is_named_quiet_one_is_not():
+    assert busy_note(load=3.9, cores=2).startswith("the machine is busy: load average 3.9 on 2 cores")
+    assert busy_note(load=0.3, cores=2) == ""
 
 
 def test_chart_is_written(tmp_path):
@@ -161,6 +168,9 @@ def test_cli_explain_and_compare(capsys, tmp_path):
     assert code == 0 and "resnet56" in out and "1 thread," in out
     assert torch.get_num_threads() == threads  # restored
     assert [r["model"] for r in json.loads(js.read_text())["rows"]] == ["resnet20", "resnet56"]
+    (tmp_path / "file").write_text("")
+    code, _, err = run_cli(capsys, "compare", "resnet20", "--png", str(tmp_path / "file" / "c.png"))
+    assert code == 2 and err.count("\n") == 1 and "is a file, not a folder" in err
 
 
 @pytest.mark.parametrize(
