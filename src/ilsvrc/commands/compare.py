@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             if Path(target).is_dir():
                 raise UserError(f"{flag} {target} is a folder; give a file name")
             check_output_dir(Path(target).parent)
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
     import torch
 
     from ilsvrc.analysis.compare import busy_note
