@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 import torchvision
@@ -224,11 +221,13 @@ def test_default_class_counts_follow_the_dataset_of_the_paper():
     assert ilsvrc.list_models("plain*") == ["plain20", "plain32", "plain44", "plain56", "plain110"]
 
 
-def test_models_command_lists_every_name_with_counts():
+def test_models_command_lists_every_name_with_counts(capsys):
     import json
 
-    out = subprocess.run([sys.executable, "-m", "ilsvrc", "models", "--format", "json"], capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    from ilsvrc.cli import main
+
+    assert main(["models", "--format", "json"]) == 0
+    out = capsys.readouterr().out
     rows = {r["name"]: r for r in json.loads(out)}
     assert set(REQUIRED) <= set(rows)
     assert rows["vgg16"]["counted"] == {"params": 138_357_544, "macs": 15_470_264_320, "input_size": 224}
