@@ -20,9 +20,10 @@ def load_image(path: str | Path, in_chans: int, side: int) -> torch.Tensor:
     """uint8 (side, side, C): the shared decoder's centred square, resized to `side`; grey for C=1."""
     from ilsvrc.data.decode import DecodeError, decode_image
 
+    if not Path(path).exists():
+        raise UserError(f"image not found: {path}")
     if not Path(path).is_file():
-        kind = "not a regular file" if Path(path).exists() else "not found"
-        raise UserError(f"image {path}: {kind}")
+        raise UserError(f"image {path} is not a regular file")
     try:
         rgb = torch.from_numpy(decode_image(path, side).copy())  # a writable array
     except DecodeError as err:
