@@ -68,6 +68,7 @@ def default_path(checkpoint: str | Path, name: str, to: str) -> Path:
 def check_target(path: Path, to: str, checkpoint: str | Path) -> None:
     """One line, before any work, for a target that must not be written: not a regular file, the checkpoint itself,
     or a TorchScript name a user would take for a checkpoint."""
+    check_output_dir(path.parent)  # a parent that is a file, read-only, ...: one line
     if to == "torchscript" and not path.name.endswith(TORCHSCRIPT_SUFFIXES):
         raise UserError(
             f"--out {path}: name a TorchScript file *.ts.pt or *.torchscript, so it is not taken for a checkpoint"
@@ -79,7 +80,6 @@ def check_target(path: Path, to: str, checkpoint: str | Path) -> None:
         src = Path(checkpoint)
         if src.exists() and path.resolve() == src.resolve():
             raise UserError(f"--out {path} is the checkpoint being exported; give another file name")
-    check_output_dir(path.parent)  # a parent that is a file, read-only, ...: one line
 
 
 def write_replacing(path: Path, data: bytes) -> None:
