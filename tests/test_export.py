@@ -216,3 +216,27 @@ def test_cli_predict_with_onnx(onnx_file, photos, capsys):
     assert main(["predict", str(onnx_file), str(photos[0]), "--top", "2", "--format", "json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert len(result["top"]) == 2 and result["top"][0][0] in "abcd"
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height pixels (8-bit RGB) with a tiny compressed body: a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    body = zlib.compress(b"\0" * 1024)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_predict_refuses_hostile_images_in_one_line(checkpoint, tmp_path, capsys):
+    bomb = _png_header_only(tmp_path / "bomb.png", 30_000, 30_000)  # 900 M pixels in 60 bytes
+    maxval0 = tmp_path / "max0.ppm"
+    maxval0.write_bytes(b"P6\n4 4\n0\n" + bytes(48))
+    for image in (bomb, maxval0, tmp_path):
+        assert main(["predict", str(checkpoint), str(image)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(image) in err, err
