@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -216,10 +214,6 @@ def test_json_has_the_design_contract(vgg16):
     assert {"params", "activations", "macs", "forward_bytes", "training_bytes_estimate"} <= set(data["totals"])
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ilsvrc", *args], capture_output=True, text=True, timeout=120)
-
-
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     """The CLI in this process (a subprocess costs a torch import per call)."""
     code = main(list(args))
@@ -243,10 +237,10 @@ def test_cli_summary_json_and_formats(capsys):
     assert code == 0 and "measured peak of one training step" in out
 
 
-def test_cli_unknown_model_is_one_line_and_exit_2():
-    out = cli("summary", "vgg17")
-    assert out.returncode == 2
-    assert out.stderr.count("\n") == 1 and "unknown model" in out.stderr
+def test_cli_unknown_model_is_one_line_and_exit_2(capsys):
+    code, _, err = run_cli(capsys, "summary", "vgg17")
+    assert code == 2
+    assert err.count("\n") == 1 and "unknown model" in err
 
 
 def test_measure_reports_a_peak_beside_the_estimate():
