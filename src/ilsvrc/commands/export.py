@@ -28,4 +28,10 @@ def run(args: argparse.Namespace) -> int:
     res = export(args.checkpoint, args.to, args.out, check=not args.no_check)
     extra = f" (onnxruntime matches PyTorch: max |diff| {res['max_abs_diff']:.2e})" if "max_abs_diff" in res else ""
     print(f"wrote {res['path']}{extra}")
+    meta = res["metadata"]
+    print(
+        f"  inside: {meta['num_classes']} class names, input {meta['input_layout']} {meta['in_chans']}x"
+        f"{meta['input_size']}x{meta['input_size']} as {meta['input_range']}, mean/std, model {meta['model']}"
+        + (f"; 'ilsvrc predict {res['path']} IMAGE' runs it alone" if args.to == "onnx" else "")
+    )
     return 0
