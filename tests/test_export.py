@@ -138,6 +138,8 @@ def test_torchscript_and_safetensors_round_trip(checkpoint, photos, tmp_path):
     with pytest.raises(UserError, match="TorchScript export") as err:
         predict(ts["path"], photos[:1])
     assert "unpickled" not in str(err.value)
+    with pytest.raises(UserError, match="is a TorchScript export"):
+        load_checkpoint_model(ts["path"])  # evaluate and export say what it is too
     with pytest.raises(UserError, match=r"\.ts\.pt or \*\.torchscript"):
         export(checkpoint, "torchscript", tmp_path / "m.pt")
     st = export(checkpoint, "safetensors", tmp_path / "m.safetensors")

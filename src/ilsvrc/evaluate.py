@@ -16,8 +16,10 @@ from ilsvrc.safety import load_state_dict_checked
 def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", ema: bool = True):
     """(model in eval mode, checkpoint dict) from a checkpoint or a run directory; EMA weights when present."""
     from ilsvrc.models import create_model
+    from ilsvrc.predict import refuse_export
     from ilsvrc.train.checkpoint import load
 
+    refuse_export(path)  # an ONNX/TorchScript export: say what it is, not that it is a suspicious pickle
     ckpt = load(path)
     cfg = ckpt["config"]
     model = create_model(

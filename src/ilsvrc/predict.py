@@ -51,6 +51,15 @@ def file_kind(path: str | Path) -> str:
     return "checkpoint"
 
 
+def refuse_export(path: str | Path) -> None:
+    """A UserError naming the format when `path` is an ONNX or TorchScript export rather than a checkpoint."""
+    kind = file_kind(path)
+    if kind == "checkpoint":
+        return
+    what = "a TorchScript export (compiled model code)" if kind == "torchscript" else "an ONNX export"
+    raise UserError(f"{path} is {what}, not an ilsvrc checkpoint; give the checkpoint or run it was exported from")
+
+
 def predict(checkpoint: str | Path, images: list[str | Path], top: int = 5, device: str | None = None) -> list[dict]:
     """[{"image", "top": [(class name, probability), ...]}] for each image, most probable first.
 
