@@ -100,7 +100,7 @@ def evaluate_checkpoints(
     """Score each checkpoint and, with several, their ensemble (the mean of their softmax outputs).
 
     `data` None: the data recorded in the first checkpoint's run (see `recorded_data`). `progress(done, total)`
-    is called after every batch with image-crops counted over all checkpoints.
+    is called after every batch with the images scored so far, over all checkpoints.
     Returns {"count", "crops", "split", "data", "members": [{"checkpoint", "model", "top1_error", "top5_error",
     "loss"}], "ensemble": {...} or None}.
     """
