@@ -23,9 +23,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ilsvrc.export import export
 
-    if getattr(args, "debug", False):  # the exporter's own long report, instead of its first line
+    debug = getattr(args, "debug", False) and "ILSVRC_DEBUG" not in os.environ
+    if debug:  # the exporter's own long report, instead of its first line
         os.environ["ILSVRC_DEBUG"] = "1"
-    res = export(args.checkpoint, args.to, args.out, check=not args.no_check)
+    try:
+        res = export(args.checkpoint, args.to, args.out, check=not args.no_check)
+    finally:
+        if debug:
+            del os.environ["ILSVRC_DEBUG"]
     extra = f" (onnxruntime matches PyTorch: max |diff| {res['max_abs_diff']:.2e})" if "max_abs_diff" in res else ""
     print(f"wrote {res['path']}{extra}")
     meta = res["metadata"]
