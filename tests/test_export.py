@@ -149,6 +149,8 @@ def test_torchscript_and_safetensors_round_trip(checkpoint, photos, tmp_path):
         meta = f.metadata()
     assert meta["model"] == "resnet20" and json.loads(meta["classes"]) == ["a", "b", "c", "d"]
     assert json.loads(meta["std"]) == pytest.approx([0.3, 0.2, 0.25], rel=1e-3)
+    with pytest.raises(UserError, match="is a safetensors export"):
+        predict(st["path"], photos[:1])
 
 
 def test_default_names_next_to_the_run(checkpoint):

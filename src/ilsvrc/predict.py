@@ -35,10 +35,11 @@ def load_image(path: str | Path, in_chans: int, side: int) -> torch.Tensor:
 
 
 def file_kind(path: str | Path) -> str:
-    """ "onnx", "torchscript" or "checkpoint" (anything else; the checkpoint loader gives its own errors)."""
+    """One of "onnx", "torchscript", "safetensors" or "checkpoint" (anything else: the checkpoint loader gives
+    its own errors)."""
     path = Path(path)
-    if path.suffix == ".onnx":
-        return "onnx"
+    if path.suffix in (".onnx", ".safetensors"):
+        return path.suffix[1:]
     if path.is_file() and zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as z:
@@ -56,7 +57,11 @@ def refuse_export(path: str | Path) -> None:
     kind = file_kind(path)
     if kind == "checkpoint":
         return
-    what = "a TorchScript export (compiled model code)" if kind == "torchscript" else "an ONNX export"
+    what = {
+        "torchscript": "a TorchScript export (compiled model code)",
+        "onnx": "an ONNX export",
+        "safetensors": "a safetensors export (weights and metadata only)",
+    }[kind]
     raise UserError(f"{path} is {what}, not an ilsvrc checkpoint; give the checkpoint or run it was exported from")
 
 
@@ -67,6 +72,8 @@ def predict(checkpoint: str | Path, images: list[str | Path], top: int = 5, devi
     if top < 1:
         raise UserError(f"--top must be >= 1, got {top}")
     kind = file_kind(checkpoint)
+    if kind == "safetensors":
+        refuse_export(checkpoint)
     if kind == "torchscript":
         raise UserError(
             f"{checkpoint} is a TorchScript export (compiled model code), not an ilsvrc checkpoint; predict reads "
