@@ -97,7 +97,8 @@ def test_the_headline_is_the_field_entering_the_global_pool(name, layer, field, 
     assert pool["receptive_field"] == "whole input"
     assert main(["explain", "receptive-field", name]) == 0
     out = capsys.readouterr().out
-    assert f"entering the classifier: {field} px, reached at {layer}" in out
+    assert f"Largest local receptive field: {field} px, reached at {layer}" in out
+    assert "From avgpool (AdaptiveAvgPool2d) on, every unit sees the whole input." in out
 
 
 def test_receptive_field_jump_and_start_follow_the_recurrence():
