@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -216,10 +214,6 @@ def test_json_has_the_design_contract(vgg16):
     assert {"params", "activations", "macs", "forward_bytes", "training_bytes_estimate"} <= set(data["totals"])
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ilsvrc", *args], capture_output=True, text=True, timeout=120)
-
-
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     """The CLI in this process (a subprocess costs a torch import per call)."""
     code = main(list(args))
@@ -243,10 +237,10 @@ def test_cli_summary_json_and_formats(capsys):
     assert code == 0 and "measured peak of one training step" in out
 
 
-def test_cli_unknown_model_is_one_line_and_exit_2():
-    out = cli("summary", "vgg17")
-    assert out.returncode == 2
-    assert out.stderr.count("\n") == 1 and "unknown model" in out.stderr
+def test_cli_unknown_model_is_one_line_and_exit_2(capsys):
+    code, _, err = run_cli(capsys, "summary", "vgg17")
+    assert code == 2
+    assert err.count("\n") == 1 and "unknown model" in err
 
 
 def test_measure_reports_a_peak_beside_the_estimate():
@@ -286,3 +280,11 @@ def test_grouped_convolution_macs():
     conv = nn.Conv2d(8, 16, 3, padding=1, groups=4)
     s = summarize(nn.Sequential(conv), (8, 5, 5))
     assert s.totals["macs"] == 5 * 5 * 16 * (8 // 4) * 9
+
+
+def test_print_of_a_summary_is_the_table_not_the_fields():
+    s = ilsvrc.summarize(create_model("resnet20"), 32)
+    text = str(s)
+    assert "LayerRow(" not in text and "LayerRow(" not in repr(s)
+    assert text.splitlines()[0].startswith("resnet20") and "layer1.0.conv1" in text and "MACs" in text
+    assert f"{s.totals['macs']:,}" in text

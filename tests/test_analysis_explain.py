@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from ilsvrc.analysis.compare import compare_row, write_chart
+from ilsvrc.analysis.compare import busy_note, compare_row, write_chart
 from ilsvrc.analysis.explain import filter_stacks, inception_report, receptive_fields
 from ilsvrc.analysis.facts import PUBLISHED
 from ilsvrc.cli import main
@@ -80,6 +80,27 @@ def test_receptive_fields_of_sequential_nets(name, size, layer, field):
     assert rows[layer]["receptive_field"] == field
 
 
+@pytest.mark.parametrize(
+    "name,layer,field",
+    [
+        # ResNet-50: 483 px at the last conv, as published (Araujo, Norris & Sim, Distill 2019, "Computing Receptive
+        # Fields of Convolutional Neural Networks", Table 1); the global average pool is no 675 px local window.
+        ("resnet50", "layer4.2.conv2", 483),
+        ("resnet18", "layer4.1.conv2", 435),
+        ("googlenet", "inception5b.branch3.1.0", 715),
+    ],
+)
+def test_the_headline_is_the_field_entering_the_global_pool(name, layer, field, capsys):
+    rows = receptive_fields(_meta(name), 224)
+    assert rows[-2]["receptive_field"] == "whole input" or rows[-1]["receptive_field"] == "whole input"
+    pool = next(r for r in rows if r["type"].endswith(("AdaptiveAvgPool2d", "AvgPool2d")) and r["output_size"] == "1x1")
+    assert pool["receptive_field"] == "whole input"
+    assert main(["explain", "receptive-field", name]) == 0
+    out = capsys.readouterr().out
+    assert f"Largest local receptive field: {field} px, reached at {layer}" in out
+    assert "From avgpool (AdaptiveAvgPool2d) on, every unit sees the whole input." in out
+
+
 def test_receptive_field_jump_and_start_follow_the_recurrence():
     rows = receptive_fields(_meta("alexnet"), 227)
     conv1, pool1 = rows[0], rows[1]
@@ -113,8 +134,15 @@ def test_compare_row_counts_and_facts():
     assert row["params"] == 138_357_544 and row["gmacs"] == 15.47 and row["weight_layers"] == 16
     assert row["paper_top1"] == 27.0 and row["tv_top1"] == pytest.approx(28.408)
     assert row["activations"] == 15_237_608 and row["year"] == 2014
-    fast = compare_row("resnet20", speed_seconds=0.05, batch_size=2)
-    assert fast["images_per_s"] > 0 and fast["paper_top1"] is None
+    fast = compare_row("resnet20", speed_seconds=0.06, batch_size=2, repeats=3)
+    assert fast["paper_top1"] is None
+    assert 0 < fast["images_per_s_min"] <= fast["images_per_s"] <= fast["images_per_s_max"]
+    assert fast["speed_spread"].startswith("±") and fast["speed_spread"].endswith("%")
+
+
+def test_busy_machine_is_named_quiet_one_is_not():
+    assert busy_note(load=3.9, cores=2).startswith("the machine is busy: load average 3.9 on 2 cores")
+    assert busy_note(load=0.3, cores=2) == ""
 
 
 def test_chart_is_written(tmp_path):
@@ -141,6 +169,9 @@ def test_cli_explain_and_compare(capsys, tmp_path):
     assert code == 0 and "resnet56" in out and "1 thread," in out
     assert torch.get_num_threads() == threads  # restored
     assert [r["model"] for r in json.loads(js.read_text())["rows"]] == ["resnet20", "resnet56"]
+    (tmp_path / "file").write_text("")
+    code, _, err = run_cli(capsys, "compare", "resnet20", "--png", str(tmp_path / "file" / "c.png"))
+    assert code == 2 and err.count("\n") == 1 and "is a file, not a folder" in err
 
 
 @pytest.mark.parametrize(
@@ -161,3 +192,19 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, args):
 def test_bad_inception_sizes_raise_user_error():
     with pytest.raises(UserError):
         inception_report(28, 28, 0, [128, 192, 96], [128, 64, 192, 64, 96, 64])
+
+
+def test_corrected_facts_agree_between_cards_and_the_comparison_table():
+    from ilsvrc.models import get_card
+
+    se = PUBLISHED["seresnet50"]
+    assert (se.paper_top1, se.paper_top5) == (23.29, 6.62)  # Hu et al. Table 2
+    assert "23.29/6.62" in get_card("seresnet50").ilsvrc
+    assert "option A" in get_card("resnet18").ilsvrc and "option A" in PUBLISHED["resnet18"].paper_protocol
+    assert get_card("resnet34").ilsvrc.split("; ", 1)[1].startswith("24.52/7.46")  # option B, as built
+    for depth in (50, 101, 152):
+        facts = PUBLISHED[f"resnet{depth}_v1_5"]
+        card = get_card(f"resnet{depth}_v1_5").ilsvrc
+        assert f"{facts.tv_top1:.2f}/{facts.tv_top5:.2f}" in card and "torchvision" in card
+    for name in ("googlenet", "zfnet"):
+        assert "unstated choice" in get_card(name).variant

@@ -307,7 +307,7 @@ def test_fixed_size_sources_pack_at_their_own_size(tmp_path):
 
 
 def test_cli_pack_writes_meta_and_reports_errors_in_one_line(tree, tmp_path, capsys):
-    assert cli_main(["pack", str(tree), str(tmp_path / "o"), "--size", "8", "--quiet"]) == 0
+    assert cli_main(["pack", str(tree), str(tmp_path / "o"), "--size", "8", "--quiet", "--split", "train"]) == 0
     assert json.loads((tmp_path / "o" / "meta.json").read_text())["count"] == 10
     assert cli_main(["pack", str(tmp_path / "missing"), str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]

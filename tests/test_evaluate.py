@@ -109,3 +109,52 @@ def test_predict_gives_top5_class_names_with_probabilities(two_checkpoints, tmp_
 def test_cli_predict_and_missing_checkpoint(two_checkpoints, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nope.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def _image_tree(root: Path, per_class: int = 3) -> Path:
+    """train/ and val/ class folders of small PNGs (each class its own brightness, so a net can tell them apart)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c, name in enumerate(["ant", "bee"]):
+            (root / split / name).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = (rng.integers(0, 60, (20, 24, 3)) + 150 * c).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_evaluate_a_run_uses_the_data_it_was_trained_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ILSVRC_CACHE", str(tmp_path / "cache"))
+    tree = _image_tree(tmp_path / "tree")
+    cfg = TrainConfig(
+        model="resnet20", data=str(tree), recipe="quick", epochs=1, batch_size=4, input_size=16,
+        out=str(tmp_path / "run"), progress=False, tensorboard=False,
+    )  # fmt: skip
+    train(cfg)
+    seen = []
+    res = evaluate_checkpoints([tmp_path / "run"], None, progress=lambda done, total: seen.append((done, total)))
+    assert res["data"] == str(tree) and res["count"] == 6  # the tree's val split, not the bundled Fashion-MNIST
+    assert seen[-1] == (6, 6) and all(total == 6 for _, total in seen)
+    assert main(["evaluate", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "recorded in the run's config" in capsys.readouterr().out
+    moved = tmp_path / "tree-moved"
+    tree.rename(moved)
+    assert main(["evaluate", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "recorded in its config" in err and "--data" in err
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(moved), "--quiet", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"] == str(moved)
+
+
+def test_pack_of_a_tree_with_train_and_val_packs_both_and_train_reads_it(tmp_path, capsys):
+    from ilsvrc.data import load_dataset
+
+    tree = _image_tree(tmp_path / "tree")
+    assert main(["pack", str(tree), str(tmp_path / "packed"), "--size", "16", "--quiet"]) == 0
+    assert "packing both splits (train, val)" in capsys.readouterr().err
+    assert len(load_dataset(tmp_path / "packed", "train")) == 6 and len(load_dataset(tmp_path / "packed", "val")) == 6
+    assert main(["pack", str(tree / "train"), str(tmp_path / "one"), "--size", "16", "--quiet"]) == 0
+    assert (tmp_path / "one" / "meta.json").is_file()  # a single class-folder tree: one split, as before

@@ -13,12 +13,18 @@ _LAZY = {
 }
 
 
+# Subpackages reachable as attributes after a bare `import ilsvrc` (e.g. `ilsvrc.models.load_torchvision`).
+_SUBPACKAGES = {"models", "analysis", "data", "train", "evaluate", "predict", "export", "reproduce", "bench"}
+
+
 def __getattr__(name: str):
     # Imported on first use so `import ilsvrc` (and `ilsvrc --help`) does not pay for torch.
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"ilsvrc.{name}")
     raise AttributeError(f"module 'ilsvrc' has no attribute {name!r}")
 
 

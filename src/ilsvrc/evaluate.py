@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from ilsvrc.safety import load_state_dict_checked
 def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", ema: bool = True):
     """(model in eval mode, checkpoint dict) from a checkpoint or a run directory; EMA weights when present."""
     from ilsvrc.models import create_model
+    from ilsvrc.predict import refuse_export
     from ilsvrc.train.checkpoint import load
 
+    refuse_export(path)  # an ONNX/TorchScript export: say what it is, not that it is a suspicious pickle
     ckpt = load(path)
     cfg = ckpt["config"]
     try:
@@ -42,15 +45,35 @@ def eval_transform(ckpt: dict[str, Any], crops: int = 1):
 
 @torch.no_grad()
 def class_probs(
-    model: nn.Module, loader: Any, transform: Any, device: torch.device
+    model: nn.Module,
+    loader: Any,
+    transform: Any,
+    device: torch.device,
+    on_batch: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(probabilities (N, classes) averaged over crops, labels (N,)) on the CPU, in loader order."""
+    """(probabilities (N, classes) averaged over crops, labels (N,)) on the CPU, in loader order.
+
+    `on_batch(n)` is called after each batch with its number of images (for a progress bar)."""
     probs, labels = [], []
     for images, y in loader:
         x = transform(images.to(device))
         probs.append(class_log_probs(model, x).exp().cpu())
         labels.append(y)
+        if on_batch is not None:
+            on_batch(len(y))
     return torch.cat(probs), torch.cat(labels)
+
+
+def recorded_data(ckpt: dict[str, Any], path: str | Path) -> str | None:
+    """The data source a checkpoint's run was trained on (its saved config), checked to exist here.
+
+    None means the bundled Fashion-MNIST (what `ilsvrc train` uses without --data)."""
+    data = ckpt["config"].get("data")
+    if data is not None and not isinstance(data, str):
+        raise UserError(f"{path}: its config records data {data!r}, not a path; give --data")
+    if data is not None and not Path(data).exists():
+        raise UserError(f"{path} was trained on {data} (recorded in its config), which is not found here; give --data")
+    return data
 
 
 def evaluate_checkpoints(
@@ -61,21 +84,38 @@ def evaluate_checkpoints(
     batch_size: int = 100,
     device: str | None = None,
     dataset: Any | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Score each checkpoint and, with several, their ensemble (the mean of their softmax outputs).
 
-    Returns {"count", "crops", "split", "members": [{"checkpoint", "model", "top1_error", "top5_error", "loss"}],
-    "ensemble": {...} or None}.
+    `data` None: the data recorded in the first checkpoint's run (see `recorded_data`). `progress(done, total)`
+    is called after every batch with the images scored so far, over all checkpoints.
+    Returns {"count", "crops", "split", "data", "members": [{"checkpoint", "model", "top1_error", "top5_error",
+    "loss"}], "ensemble": {...} or None}.
     """
     from ilsvrc.data import BatchLoader, load_dataset
 
     if crops not in (1, 2, 10):
         raise UserError(f"--crops must be 1, 2 or 10, got {crops}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    ds = dataset if dataset is not None else load_dataset(data, split)
+    recorded = dataset is None and data is None  # use the data the runs were trained on
+    ds = dataset
     members, all_probs, labels, classes = [], [], None, None
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, len(ds) * len(paths))
+
     for path in paths:
         model, ckpt = load_checkpoint_model(path, dev)
+        if recorded and ds is not None and recorded_data(ckpt, path) != data:
+            raise UserError(f"{path} was trained on other data than {paths[0]} ({data or 'bundled'}); give --data")
+        if ds is None:
+            data = recorded_data(ckpt, path) if recorded else data
+            ds = load_dataset(data, split)
         if classes is None:
             classes = ckpt["classes"]
         elif ckpt["classes"] != classes:
@@ -85,7 +125,7 @@ def evaluate_checkpoints(
         if ckpt["in_chans"] != ds.images.shape[-1]:
             raise UserError(f"{path} takes {ckpt['in_chans']}-channel images; the data has {ds.images.shape[-1]}")
         loader = BatchLoader(ds, max(1, batch_size // crops), shuffle=False)
-        probs, labels = class_probs(model, loader, eval_transform(ckpt, crops).to(dev), dev)
+        probs, labels = class_probs(model, loader, eval_transform(ckpt, crops).to(dev), dev, on_batch)
         all_probs.append(probs)
         members.append({"checkpoint": str(path), "model": ckpt["config"]["model"], **errors(probs, labels)})
     ensemble = None
@@ -95,7 +135,15 @@ def evaluate_checkpoints(
             "model": "ensemble",
             **errors(torch.stack(all_probs).mean(0), labels),
         }
-    return {"count": len(ds), "crops": crops, "split": split, "members": members, "ensemble": ensemble}
+    source = "given dataset" if dataset is not None else (data or "bundled Fashion-MNIST")
+    return {
+        "count": len(ds),
+        "crops": crops,
+        "split": split,
+        "data": str(source),
+        "members": members,
+        "ensemble": ensemble,
+    }
 
 
 def _align_to(ds: Any, classes: list[str], path: str | Path) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
 
 import torch
@@ -17,27 +18,56 @@ from ilsvrc.analysis.facts import published
 from ilsvrc.analysis.summary import summarize
 
 
-def measure_speed(model: torch.nn.Module, size: int, *, batch_size: int = 2, seconds: float = 2.0) -> float:
-    """Eval-mode CPU inference images/s from the fastest of the timed batches (one warm-up batch first).
+def measure_speed(
+    model: torch.nn.Module, size: int, *, batch_size: int = 2, seconds: float = 2.0, repeats: int = 3
+) -> dict[str, float]:
+    """Eval-mode CPU inference images/s: `repeats` timed rounds of `seconds / repeats` each, after a warm-up batch.
 
-    The fastest batch, not the mean: other work sharing the cores only ever slows a batch down, so the
-    minimum is the steadiest estimate of what the model can do here. At least 2 batches are timed.
+    Each round's figure is its fastest batch (other work sharing the cores only ever slows a batch down, so the
+    minimum is the steadiest estimate); returns {"median", "min", "max"} over the rounds, images/s, so the spread
+    shows how much the machine's load moved the number. At least 2 batches are timed per round.
     """
     model.eval()
     x = torch.randn(batch_size, 3, size, size)
-    times: list[float] = []
+    rounds: list[float] = []
     with torch.inference_mode():
         model(x)
-        start = time.perf_counter()
-        while len(times) < 2 or time.perf_counter() - start < seconds:
-            t0 = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t0)
-    return batch_size / min(times)
+        for _ in range(max(1, repeats)):
+            times: list[float] = []
+            start = time.perf_counter()
+            while len(times) < 2 or time.perf_counter() - start < seconds / max(1, repeats):
+                t0 = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - t0)
+            rounds.append(batch_size / min(times))
+    return {"median": statistics.median(rounds), "min": min(rounds), "max": max(rounds)}
 
 
-def compare_row(name: str, input_size: int | None = None, *, speed_seconds: float = 2.0, batch_size: int = 2) -> dict:
-    """One row: the card's facts, the counted costs and published errors; images/s unless speed_seconds is 0."""
+def spread(speed: dict[str, float]) -> float:
+    """(max - min) / median of the rounds, a fraction: 0.05 is a 5% spread."""
+    return (speed["max"] - speed["min"]) / speed["median"] if speed["median"] > 0 else 0.0
+
+
+def busy_note(load: float | None = None, cores: int | None = None) -> str:
+    """A warning when other work shares the cores (1-minute load average at least the core count), else ""."""
+    if load is None:
+        if not hasattr(os, "getloadavg"):
+            return ""
+        load = os.getloadavg()[0]
+    cores = cores or os.cpu_count() or 1
+    if load < cores * 0.75:
+        return ""
+    return (
+        f"the machine is busy: load average {load:.1f} on {cores} cores before timing, so images/s are low and noisy "
+        "(see the spread); rerun on a quiet machine, or with --threads 1, for numbers to compare"
+    )
+
+
+def compare_row(
+    name: str, input_size: int | None = None, *, speed_seconds: float = 2.0, batch_size: int = 2, repeats: int = 3
+) -> dict:
+    """One row: the card's facts, the counted costs and published errors; images/s (median of `repeats` rounds,
+    with min/max and the spread) unless speed_seconds is 0."""
     from ilsvrc.models import create_model, get_card
 
     card = get_card(name)
@@ -66,11 +96,17 @@ def compare_row(name: str, input_size: int | None = None, *, speed_seconds: floa
         "tv_note": facts.tv_note if facts else "",
         "tv_variant": bool(facts and facts.tv_variant),
         "images_per_s": None,
+        "images_per_s_min": None,
+        "images_per_s_max": None,
+        "speed_spread": None,
     }
     if speed_seconds > 0:
         torch.manual_seed(0)
         model = create_model(name)
-        row["images_per_s"] = round(measure_speed(model, size, batch_size=batch_size, seconds=speed_seconds), 2)
+        speed = measure_speed(model, size, batch_size=batch_size, seconds=speed_seconds, repeats=repeats)
+        row["images_per_s"] = round(speed["median"], 2)
+        row["images_per_s_min"], row["images_per_s_max"] = round(speed["min"], 2), round(speed["max"], 2)
+        row["speed_spread"] = f"±{50 * spread(speed):.0f}%"
     return row
 
 

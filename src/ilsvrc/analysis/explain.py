@@ -262,8 +262,8 @@ class _RFTracer(TorchDispatchMode):
             side_in, side_out = x.shape[-1], out.shape[-1]
             if side_in == side_out:
                 return rf
-            if side_out == 1:
-                return RF(rf.size + (side_in - 1) * rf.jump, rf.jump * side_in, rf.start + (side_in - 1) / 2 * rf.jump)
+            if side_out == 1:  # a global pool: each output averages every position, a whole-input view
+                return RF(self.input_side, rf.jump * side_in, rf.start + (side_in - 1) / 2 * rf.jump, whole=True)
             k, s = math.ceil(side_in / side_out), side_in // side_out  # the windows are at most this big
             return RF(rf.size + (k - 1) * rf.jump, rf.jump * s, rf.start + (k - 1) / 2 * rf.jump)
         if isinstance(module, (nn.modules.conv._ConvNd, *counting._POOLS)):
@@ -273,6 +273,10 @@ class _RFTracer(TorchDispatchMode):
             d = _pair(getattr(module, "dilation", 1))[0]
             if k == 1 and s == 1:
                 return rf
+            x = _flat(args)[0]
+            if isinstance(module, counting._POOLS) and x.dim() == 4 and out.shape[-2:] == (1, 1) and k >= x.shape[-1]:
+                # a fixed-size pool over the whole last map (GoogLeNet's 7x7 average pool at 224): a global pool
+                return RF(self.input_side, rf.jump * k, rf.start + ((k - 1) / 2 - 0) * rf.jump, whole=True)
             span = (k - 1) * d
             return RF(rf.size + span * rf.jump, rf.jump * s, rf.start + (span / 2 - p) * rf.jump)
         return rf

@@ -70,6 +70,21 @@ class Summary:
             out["measured"] = self.measured
         return out
 
+    def __str__(self) -> str:
+        """The per-layer table with totals, as `ilsvrc summary` prints it (`repr` keeps the raw fields)."""
+        from ilsvrc.analysis.report import format_summary
+
+        return format_summary(self, "table")
+
+    def _repr_markdown_(self) -> str:  # notebooks show the table, not the dataclass fields
+        from ilsvrc.analysis.report import format_summary
+
+        return format_summary(self, "markdown")
+
+    def __repr__(self) -> str:
+        n = len(self.layers)
+        return f"Summary(model={self.model!r}, input_shape={self.input_shape}, {n} layers, totals={self.totals})"
+
 
 def _input_shape(model: nn.Module, input_size, batch_size: int, in_chans: int | None) -> list[int]:
     if batch_size < 1:

@@ -17,6 +17,7 @@ COLUMNS = [
     ("tv_top1", "torchvision top-1 err %"),
     ("tv_top5", "torchvision top-5 err %"),
     ("images_per_s", "CPU images/s"),
+    ("speed_spread", "spread"),
 ]
 
 
@@ -31,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, default=None, metavar="N", help="default: each model's card")
     p.add_argument("--seconds", type=float, default=2.0, help="time per model for images/s; 0 skips (default 2)")
     p.add_argument("--batch-size", type=int, default=2, metavar="N", help="batch for the speed loop (default 2)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        metavar="N",
+        help="timed rounds per model (default 3): images/s is their median, 'spread' half their range",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -54,20 +62,40 @@ def run(args: argparse.Namespace) -> int:
 
     for name in args.models:
         get_card(name)  # unknown names fail before any work
-    if args.batch_size < 1 or args.seconds < 0 or (args.threads is not None and args.threads < 1):
-        raise UserError("--batch-size and --threads must be >= 1, --seconds >= 0")
+    if args.batch_size < 1 or args.repeats < 1 or args.seconds < 0 or (args.threads is not None and args.threads < 1):
+        raise UserError("--batch-size, --repeats and --threads must be >= 1, --seconds >= 0")
+    from ilsvrc.safety import check_output_dir
+
+    for flag, target in (("--png", args.png), ("--json", args.json)):
+        if target:  # a folder that cannot be written: one line before minutes of timing
+            from pathlib import Path
+
+            if Path(target).is_dir():
+                raise UserError(f"{flag} {target} is a folder; give a file name")
+            check_output_dir(Path(target).parent)
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
     import torch
+
+    from ilsvrc.analysis.compare import busy_note
+
+    busy = busy_note() if args.seconds > 0 else ""
 
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads or threads)
     try:
         rows = [
-            compare_row(n, args.input_size, speed_seconds=args.seconds, batch_size=args.batch_size) for n in args.models
+            compare_row(
+                n, args.input_size, speed_seconds=args.seconds, batch_size=args.batch_size, repeats=args.repeats
+            )
+            for n in args.models
         ]
         where = machine()  # with the thread count the speeds were measured at
     finally:
         torch.set_num_threads(threads)
-    speed = f"images/s: eval, batch {args.batch_size}, fastest batch in {args.seconds:g} s per model, on {where}"
+    speed = (
+        f"images/s: eval, batch {args.batch_size}, median of {args.repeats} rounds (each its fastest batch) in "
+        f"{args.seconds:g} s per model; spread = half the range of the rounds; on {where}"
+    )
     notes = [
         "params, GMACs and activations are counted (batch 1, fp32; activations include the input); "
         "errors are published single-model numbers:",
@@ -75,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         *[f"  {r['model']}: {r['tv_note']}" for r in rows if r["tv_note"]],
         "  torchvision: its IMAGENET1K_V1 weights, one 224 px centre crop.",
         speed if args.seconds > 0 else "images/s not measured (--seconds 0)",
+        *([f"WARNING: {busy}"] if busy else []),
     ]
     doc = {"rows": rows, "notes": notes, "machine": where}
     if args.json:

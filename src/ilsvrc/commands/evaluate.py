@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="top-1/top-5 error of checkpoints and of their ensemble")
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint files or run directories")
-    p.add_argument("--data", help="data source (default: the bundled Fashion-MNIST)")
+    p.add_argument(
+        "--data",
+        help="data source (default: the data recorded in the run's config; the bundled Fashion-MNIST when the run "
+        "used it)",
+    )
     p.add_argument("--split", default="val", choices=["train", "val"])
     p.add_argument(
         "--crops",
@@ -22,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -32,13 +39,17 @@ def run(args: argparse.Namespace) -> int:
         from ilsvrc.errors import UserError
 
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    res = evaluate_checkpoints(args.checkpoints, args.data, args.split, args.crops, args.batch_size, args.device)
+    with _progress_bar(enabled=not args.quiet) as progress:
+        res = evaluate_checkpoints(
+            args.checkpoints, args.data, args.split, args.crops, args.batch_size, args.device, progress=progress
+        )
     if args.format == "json":
         print(json.dumps(res, indent=2))
         return 0
     rows = res["members"] + ([res["ensemble"]] if res["ensemble"] else [])
     width = max(len(r["checkpoint"]) for r in rows)
-    print(f"{res['split']} set, {res['count']} images, {res['crops']} crop(s) per image")
+    origin = "" if args.data else " (recorded in the run's config; --data overrides)"
+    print(f"{res['split']} set of {res['data']}{origin}: {res['count']} images, {res['crops']} crop(s) per image")
     print(f"{'checkpoint':<{width}}  {'model':<12} {'top-1 err':>9} {'top-5 err':>9} {'loss':>7}")
     for r in rows:
         print(
@@ -46,3 +57,24 @@ def run(args: argparse.Namespace) -> int:
             f"{100 * r['top5_error']:>8.2f}% {r['loss']:>7.4f}"
         )
     return 0
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr (a terminal only: logs get no redraws); yields the callback or None."""
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("images"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("evaluate", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -140,12 +140,31 @@ def run_receptive_field(args: argparse.Namespace) -> int:
         print(json.dumps({"model": args.model, "input_size": size, "layers": rows}, indent=2))
         return 0
     cols = [(k, k.replace("_", " ")) for k in rows[0]] if rows else [("name", "name")]
-    last = next((r for r in reversed(rows) if r["receptive_field"] != "whole input"), None)
     notes = [
         "r' = r + (k-1)*j, j' = j*stride, s' = s + ((k-1)/2 - pad)*j, in input pixels (pixel centres at i + 0.5).",
         "Where paths join (residual sums, concatenations) the largest field of the inputs is kept.",
     ]
-    if last is not None:
-        notes.append(f"Largest local field: {last['receptive_field']} px after {last['name']} (input {size}x{size}).")
+    notes.extend(headline(rows, size))
     print(render(cols, rows, args.format, title=f"{args.model}: receptive field per layer", notes=notes))
     return 0
+
+
+def headline(rows: list[dict], size: int) -> list[str]:
+    """The field of the last local layer: what the first whole-input layer (a global pool, an FC on the flattened
+    map, attention) combines. Fields only grow along a path and joins keep the largest, so it is the largest local
+    field before that layer (ResNet-50: 483 px at layer4.2.conv2, not the global pool's whole input)."""
+    first_whole = next((i for i, r in enumerate(rows) if r["receptive_field"] == "whole input"), len(rows))
+    local = [r for r in rows[:first_whole] if r["receptive_field"] != "whole input"]
+    if not local:
+        return []
+    last = max(reversed(local), key=lambda r: r["receptive_field"])
+    line = (
+        f"Largest local receptive field: {last['receptive_field']} px, reached at {last['name']} (input {size}x{size}"
+    )
+    line += (
+        "; a field larger than the input reaches into the zero padding)." if last["receptive_field"] > size else ")."
+    )
+    if first_whole < len(rows):
+        whole = rows[first_whole]
+        line += f" From {whole['name']} ({whole['type']}) on, every unit sees the whole input."
+    return [line]

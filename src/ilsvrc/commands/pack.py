@@ -21,7 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--size", type=int, default=None, help="pixels; default: keep fixed-size sources, 64 for image trees"
     )
-    p.add_argument("--split", choices=["train", "val", "test", "all"], default="train", help="all: OUT/<split>/ each")
+    p.add_argument(
+        "--split",
+        choices=["train", "val", "test", "all"],
+        default=None,
+        help="default: every split SRC has (a tree with train/ and val/, CIFAR, MNIST: both, into OUT/train and "
+        "OUT/val, which 'ilsvrc train --data OUT' reads); one split: that split alone into OUT",
+    )
     p.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core, at most 8)")
     p.add_argument("--download", metavar="DIR", default=None, help="download SRC (a data set name) into DIR first")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -37,8 +43,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--size must be positive, got {args.size}")
     check_output_dir(args.out)
     src = fetch(args.src, args.download) if args.download else args.src
+    split = args.split
+    if split is None:
+        from ilsvrc.data.sources import list_splits
+
+        found = list_splits(src)
+        split = "all" if len(found) > 1 else found[0]
+        if split == "all":
+            sys.stderr.write(f"packing both splits ({', '.join(found)}) into {args.out}/<split>; --split picks one\n")
     try:
-        metas = pack(src, args.out, size=args.size, split=args.split, workers=args.workers, progress=not args.quiet)
+        metas = pack(src, args.out, size=args.size, split=split, workers=args.workers, progress=not args.quiet)
     except OSError as err:  # a full disk or an I/O error mid-pack: rerunning resumes from the last whole chunk
         raise write_error(err.filename or args.out, err) from None
     for meta in metas if isinstance(metas, list) else [metas]:

@@ -152,7 +152,9 @@ register(
         min_input_size=32,
         variant="Table 1 exactly (5x5 branches, LRN, no batch norm) with both auxiliary heads (6.4M more params, "
         "training only); differs from torchvision's googlenet. The paper's 1.5G multiply-adds sums Table 1, "
-        "which counts conv1 as 2.7K weights (it has 9.4K): counted layer by layer the net does 1.58G",
+        "which counts conv1 as 2.7K weights (it has 9.4K): counted layer by layer the net does 1.58G. "
+        "LRN constants: the paper names LRN but not its constants; this uses AlexNet's (n=5, alpha=1e-4, "
+        "beta=0.75, k=2), an unstated choice: Caffe's bvlc_googlenet (deploy.prototxt) uses k=1",
     ),
     GoogLeNet,
 )

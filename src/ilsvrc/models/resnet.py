@@ -230,10 +230,22 @@ class CifarResNet(nn.Module):
 
 _PAPER = "He, Zhang, Ren & Sun. Deep Residual Learning for Image Recognition. CVPR 2016 (arXiv 1512.03385)"
 _WON = "1st, ILSVRC-2015: 3.57% top-5 test (ensemble); "
-# name: (block, layers, params, Table 3 10-crop top-1/top-5 val error)
+# name: (block, layers, params, the paper's 10-crop top-1/top-5 val error). These nets use projection shortcuts
+# where dimensions grow (option B). Table 2 (ResNet-18, and 34 there) is option A (zero-padding, section 4.1); the
+# paper has no option-B ResNet-18. Table 3 gives ResNet-34 A/B/C: 25.03/7.76, 24.52/7.46, 24.19/7.40.
 _IMAGENET = {
-    "resnet18": (BasicBlock, [2, 2, 2, 2], 11_689_512, "27.88 top-1 (Table 2, 10-crop)"),
-    "resnet34": (BasicBlock, [3, 4, 6, 3], 21_797_672, "25.03/7.76 top-1/top-5 (option A), 24.19/7.40 (C)"),
+    "resnet18": (
+        BasicBlock,
+        [2, 2, 2, 2],
+        11_689_512,
+        "27.88 top-1 (Table 2, 10-crop) is option A (zero-padding shortcuts); the paper has no option-B figure",
+    ),
+    "resnet34": (
+        BasicBlock,
+        [3, 4, 6, 3],
+        21_797_672,
+        "24.52/7.46 top-1/top-5 (Table 3, option B as here, 10-crop); option A 25.03/7.76, C 24.19/7.40",
+    ),
     "resnet50": (Bottleneck, [3, 4, 6, 3], 25_557_032, "22.85/6.71 top-1/top-5 (10-crop)"),
     "resnet101": (Bottleneck, [3, 4, 23, 3], 44_549_160, "21.75/6.05 top-1/top-5 (10-crop)"),
     "resnet152": (Bottleneck, [3, 8, 36, 3], 60_192_808, "21.43/5.71 top-1/top-5 (10-crop); 19.38/4.49 Table 4"),
@@ -247,6 +259,9 @@ _TV_MACS = {
     "resnet152": 11_513_626_624,
 }
 _PAPER_MACS = {"resnet18": 1.8e9, "resnet34": 3.6e9, "resnet50": 3.8e9, "resnet101": 7.6e9, "resnet152": 11.3e9}
+# v1.5 is not in the paper: its errors are torchvision's IMAGENET1K_V1 weights (torchvision 0.29.1 metadata, one
+# 224 px centre crop; error = 100 - acc@1/acc@5), the numbers that apply to this layout.
+_TV_V1_5 = {"resnet50": "23.87/7.14", "resnet101": "22.63/6.45", "resnet152": "21.69/5.95"}
 
 
 def _imagenet_builder(block, layers: list[int], stride_on_3x3: bool):
@@ -283,7 +298,8 @@ for _name, (_block, _layers, _params, _table3) in _IMAGENET.items():
                 family="resnet",
                 paper=_PAPER,
                 year=2015,
-                ilsvrc=_WON + _table3,
+                ilsvrc=f"not in the paper (its v1 {_name}: {_table3}); torchvision's IMAGENET1K_V1 weights for "
+                f"this layout: {_TV_V1_5[_name]} top-1/top-5 val error, one 224 px crop",
                 input_size=224,
                 params=_params,
                 macs=_TV_MACS[_name],

@@ -42,8 +42,10 @@ register(
         family="senet",
         year=2017,
         paper="Hu, Shen & Sun. Squeeze-and-Excitation Networks. CVPR 2018 (arXiv 1709.01507)",
-        ilsvrc="1st, ILSVRC-2017: 2.25% top-5 test (SENet-154 ensemble); SE-ResNet-50 22.28/6.03 top-1/top-5 "
-        "single crop (Table 2)",
+        # Hu et al. (arXiv 1709.01507), Table 2: SE-ResNet-50 23.29/6.62 top-1/top-5 val error, single 224 crop
+        # (ResNet-50 re-implemented: 24.80/7.48).
+        ilsvrc="1st, ILSVRC-2017: 2.25% top-5 test (SENet-154 ensemble); SE-ResNet-50 23.29/6.62 top-1/top-5 val "
+        "single 224 crop (Table 2)",
         input_size=224,
         params=28_088_024,
         macs=3_870_000_000,

@@ -68,7 +68,9 @@ register(
         input_size=224,
         params=62_357_608,
         min_input_size=64,
-        variant="Fig. 3 architecture; the paper does not state paddings: chosen to give its 110/55/26/13/6 maps",
+        variant="Fig. 3 architecture; the paper does not state paddings: chosen to give its 110/55/26/13/6 maps. "
+        "Its 'local contrast normalisation across feature maps' has no stated constants: this uses AlexNet's LRN "
+        "(n=5, alpha=1e-4, beta=0.75, k=2), an unstated choice",
     ),
     ZFNet,
 )
