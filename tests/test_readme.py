@@ -33,6 +33,7 @@ SKIP = {
     "ilsvrc evaluate runs/a runs/b": "placeholders for two earlier runs; tests/test_evaluate.py scores ensembles",
     "ilsvrc train resnet20 --data ../shared/data/cifar10": "35 minutes (--budget 0.1 is 6,400 steps)",
     "ilsvrc bench": "a benchmark: minutes, and meaningless on a shared machine",
+    "ilsvrc lesson alexnet vgg16 googlenet resnet50 vit_b16 runs/cifar10": "rewrites docs/lessons from a 12-minute run",
 }
 # command prefix (a trailing "$": the whole command) -> (text, replacement) pairs or flags to append, for seconds
 TINY: dict[str, list[str] | list[tuple[str, str]]] = {
