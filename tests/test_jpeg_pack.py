@@ -124,3 +124,23 @@ def test_random_resized_crops_are_seeded_and_come_from_the_whole_image(tmp_path)
     assert first.shape == (8, 24, 24, 3) and torch.equal(first, again)
     # the gradient runs left to right over the whole 96-px width: crops start at different places in it
     assert len({int(c[:, 0].float().mean()) // 8 for c in first}) > 2
+
+
+def test_pack_command_writes_both_splits_as_jpeg_and_train_refuses_it_in_one_line(tmp_path, capsys):
+    from ilsvrc.cli import main
+    from ilsvrc.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / "tree" / split / cls).mkdir(parents=True)
+            for i in range(2):
+                pixels = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "tree" / split / cls / f"{i}.png")
+    assert main(["pack", str(tmp_path / "tree"), str(tmp_path / "out"), "--payload", "jpeg", "--size", "24",
+                 "--quiet"]) == 0  # fmt: skip
+    assert "as JPEG (shorter side <= 24, quality 90)" in capsys.readouterr().err
+    for split in ("train", "val"):
+        assert len(JpegPack(tmp_path / "out" / split)) == 4
+    with pytest.raises(UserError, match="is a JPEG-payload pack"):
+        load_dataset(tmp_path / "out", "train")

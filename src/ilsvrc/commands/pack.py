@@ -28,6 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="default: every split SRC has (a tree with train/ and val/, CIFAR, MNIST: both, into OUT/train and "
         "OUT/val, which 'ilsvrc train --data OUT' reads); one split: that split alone into OUT",
     )
+    p.add_argument(
+        "--payload",
+        choices=["raw", "jpeg"],
+        default="raw",
+        help="raw: decoded uint8 squares (fastest, S*S*3 bytes an image); jpeg: JPEG bytes with the shorter side "
+        "<= --size (default 256) in shards, for ImageNet-scale trees (about 30 KB an image)",
+    )
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality of --payload jpeg (1-95, default 90)")
     p.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core, at most 8)")
     p.add_argument("--download", metavar="DIR", default=None, help="download SRC (a data set name) into DIR first")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -52,6 +60,17 @@ def run(args: argparse.Namespace) -> int:
         if split == "all":
             sys.stderr.write(f"packing both splits ({', '.join(found)}) into {args.out}/<split>; --split picks one\n")
     try:
+        if args.payload == "jpeg":
+            from ilsvrc.data.packing import pack_jpeg_tree
+
+            metas = pack_jpeg_tree(src, args.out, size=args.size or 256, quality=args.quality, split=split,
+                                   workers=args.workers, progress=not args.quiet)  # fmt: skip
+            for meta in metas if isinstance(metas, list) else [metas]:
+                mb = sum(s["bytes"] for s in meta["shards"]) / 1e6
+                sys.stderr.write(f"packed {meta['count']} {meta['split']} images as JPEG (shorter side <= "
+                                 f"{meta['max_side']}, quality {meta['quality']}): {mb:.1f} MB\n")  # fmt: skip
+            print(args.out)
+            return 0
         metas = pack(src, args.out, size=args.size, split=split, workers=args.workers, progress=not args.quiet)
     except OSError as err:  # a full disk or an I/O error mid-pack: rerunning resumes from the last whole chunk
         raise write_error(err.filename or args.out, err) from None

@@ -268,6 +268,11 @@ def read_meta(folder: Path) -> dict:
         raise UserError(f"{path}: unreadable ({why})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise UserError(f"{path}: not an ilsvrc packed data set")
+    if meta.get("payload") == "jpeg":  # jpeg_pack.py's format: random access through JpegPack, not arrays
+        raise UserError(
+            f"{folder} is a JPEG-payload pack ('ilsvrc pack --payload jpeg'); train and evaluate read raw packs "
+            "or the image tree itself for now (Python: ilsvrc.data.jpeg_pack.JpegPack)"
+        )
     problems = [key for key, ok in _meta_checks(meta) if not ok]
     if problems:
         raise UserError(f"{path}: malformed ({', '.join(problems)} invalid)")
