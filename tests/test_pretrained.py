@@ -145,3 +145,47 @@ def test_train_with_weights_offline_fails_before_reading_data(torch_home, monkey
                          out=str(tmp_path / "run"), progress=False)  # fmt: skip
     with pytest.raises(UserError, match=r"resnet18: cannot download torchvision weights"):
         train(config)
+
+
+def _photo(path, size=(300, 260)):
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(1)
+    Image.fromarray(torch.randint(0, 255, (size[1], size[0], 3), generator=rng, dtype=torch.uint8).numpy()).save(path)
+    return path
+
+
+def test_predict_a_model_name_uses_the_weights_preprocessing(torch_home, monkeypatch, tmp_path):
+    from PIL import Image
+
+    from ilsvrc.predict import predict
+
+    reference = _publish(torch_home, monkeypatch)
+    photo = _photo(tmp_path / "photo.png")
+    (result,) = predict("resnet18", [photo], top=5)
+    names = [name for name, _ in result["top"]]
+    assert len(names) == 5 and set(names) <= set(pretrained.imagenet_classes())
+    # torchvision's own pipeline for these weights (resize 256, centre crop 224, ImageNet mean/std)
+    prep = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()
+    with torch.no_grad():
+        probs = reference(prep(Image.open(photo).convert("RGB"))[None]).softmax(-1)[0]
+    top = probs.topk(5)
+    assert names[0] == pretrained.imagenet_classes()[top.indices[0]]
+    assert result["top"][0][1] == pytest.approx(top.values[0].item(), abs=0.02)  # resamplers differ slightly
+
+
+def test_evaluate_a_model_name_on_wnid_folders_scores_only_their_logits(torch_home, monkeypatch, tmp_path):
+    from ilsvrc.evaluate import evaluate_checkpoints
+
+    _publish(torch_home, monkeypatch)
+    for split in ("train", "val"):
+        for wnid in ("n01440764", "n03888257"):  # tench, parachute
+            (tmp_path / "inet" / split / wnid).mkdir(parents=True)
+            for i in range(2):
+                _photo(tmp_path / "inet" / split / wnid / f"{i}.png", (64, 48))
+    res = evaluate_checkpoints(["resnet18"], str(tmp_path / "inet"), weights="torchvision", batch_size=4)
+    (member,) = res["members"]
+    assert res["count"] == 4 and 0 <= member["top1_error"] <= 1
+    assert member["top5_error"] == 0  # two columns compared: both are always in the top 5
+    with pytest.raises(UserError, match="give --weights torchvision"):
+        evaluate_checkpoints(["resnet18"], str(tmp_path / "inet"))

@@ -34,6 +34,57 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu", 
     return model.to(device).eval(), ckpt
 
 
+def load_pretrained_model(name: str, weights: str = "torchvision", device: str | torch.device = "cpu"):
+    """(model in eval mode, a checkpoint-like dict) for published weights: torchvision's preprocessing, the 1000
+    ImageNet classes. The dict has what `eval_transform` and the scorers read from a checkpoint."""
+    from ilsvrc.models import create_model
+    from ilsvrc.models.pretrained import imagenet_classes, parse_weights, weights_info
+
+    info = weights_info(name, parse_weights(weights))
+    model = create_model(name, weights=weights)
+    ckpt = {
+        "config": {"model": name, "data": None},
+        "classes": list(imagenet_classes()),
+        "num_classes": 1000,
+        "in_chans": 3,
+        "input_size": info.crop_size,
+        "eval_resize": info.resize_size,
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "pretrained": info,
+    }
+    return model.to(device).eval(), ckpt
+
+
+def is_model_name(source: str | Path) -> bool:
+    """True for a zoo name that is not also a file or folder here (`ilsvrc predict resnet50_v1_5 photo.jpg`)."""
+    from ilsvrc.models import list_models
+
+    return not Path(source).exists() and str(source) in list_models()
+
+
+def tree_side(data: str | None, ckpt: dict[str, Any]) -> int | None:
+    """The side to decode a photo folder at for this checkpoint (the one training decoded at), else None."""
+    from ilsvrc.data import detect_format
+
+    if data is None or detect_format(data) not in ("imagefolder", "imagenet"):
+        return None
+    return int(ckpt.get("eval_resize") or ckpt["input_size"])
+
+
+def _imagenet_columns(ds: Any, path: str | Path) -> list[int] | None:
+    """Which of the 1000 logits the data's classes are (wnid folders such as Imagenette's); None: all 1000."""
+    from ilsvrc.models.pretrained import imagenet_indices
+
+    columns = imagenet_indices(list(ds.classes))
+    if columns is None and len(ds.classes) != 1000:
+        raise UserError(
+            f"{path} predicts the 1000 ImageNet classes; the data's {len(ds.classes)} classes are not ILSVRC wnids "
+            "(folders named like n01440764), so its labels cannot be matched"
+        )
+    return None if columns == list(range(1000)) else columns
+
+
 def eval_transform(ckpt: dict[str, Any], crops: int = 1):
     """The validation transform a checkpoint was trained with (its input size, resize and statistics)."""
     from ilsvrc.data import EvalTransform
@@ -85,8 +136,12 @@ def evaluate_checkpoints(
     device: str | None = None,
     dataset: Any | None = None,
     progress: Callable[[int, int], None] | None = None,
+    weights: str | None = None,
 ) -> dict[str, Any]:
     """Score each checkpoint and, with several, their ensemble (the mean of their softmax outputs).
+
+    A path may be a model name with `weights` ("torchvision"): published ImageNet weights, scored on data whose
+    classes are ILSVRC wnids (the 1000, or a subset such as Imagenette's 10, whose logits alone are compared).
 
     `data` None: the data recorded in the first checkpoint's run (see `recorded_data`). `progress(done, total)`
     is called after every batch with the images scored so far, over all checkpoints.
@@ -110,22 +165,25 @@ def evaluate_checkpoints(
             progress(done, len(ds) * len(paths))
 
     for path in paths:
-        model, ckpt = load_checkpoint_model(path, dev)
+        model, ckpt = _load_member(path, weights, dev)
         if recorded and ds is not None and recorded_data(ckpt, path) != data:
             raise UserError(f"{path} was trained on other data than {paths[0]} ({data or 'bundled'}); give --data")
         if ds is None:
             data = recorded_data(ckpt, path) if recorded else data
-            ds = load_dataset(data, split)
+            ds = load_dataset(data, split, size=tree_side(data, ckpt))
         if classes is None:
             classes = ckpt["classes"]
         elif ckpt["classes"] != classes:
             raise UserError(f"{path} was trained on other classes than {paths[0]}; cannot ensemble them")
-        if list(ckpt["classes"]) != list(ds.classes):  # same count is not enough: names decide what a label means
+        columns = _imagenet_columns(ds, path) if "pretrained" in ckpt else None
+        if "pretrained" not in ckpt and list(ckpt["classes"]) != list(ds.classes):  # names decide, not the count
             ds = _align_to(ds, ckpt["classes"], path)
         if ckpt["in_chans"] != ds.images.shape[-1]:
             raise UserError(f"{path} takes {ckpt['in_chans']}-channel images; the data has {ds.images.shape[-1]}")
         loader = BatchLoader(ds, max(1, batch_size // crops), shuffle=False)
         probs, labels = class_probs(model, loader, eval_transform(ckpt, crops).to(dev), dev, on_batch)
+        if columns is not None:  # softmax over the data's classes only: renormalise their probabilities
+            probs = probs[:, columns] / probs[:, columns].sum(1, keepdim=True)
         all_probs.append(probs)
         members.append({"checkpoint": str(path), "model": ckpt["config"]["model"], **errors(probs, labels)})
     ensemble = None
@@ -144,6 +202,17 @@ def evaluate_checkpoints(
         "members": members,
         "ensemble": ensemble,
     }
+
+
+def _load_member(path: str | Path, weights: str | None, device: torch.device):
+    """A checkpoint (or run folder), or a model name with published weights."""
+    if is_model_name(path):
+        if weights is None:
+            raise UserError(f"{path} is a model name: give --weights torchvision to score its published weights")
+        return load_pretrained_model(str(path), weights, device)
+    if weights is not None:
+        raise UserError(f"--weights is for model names; {path} is a checkpoint or run and carries its own weights")
+    return load_checkpoint_model(path, device)
 
 
 def _align_to(ds: Any, classes: list[str], path: str | Path) -> Any:

@@ -63,12 +63,23 @@ def refuse_export(path: str | Path) -> None:
     raise UserError(f"{path} is {what}, not an ilsvrc checkpoint; give the checkpoint or run it was exported from")
 
 
-def predict(checkpoint: str | Path, images: list[str | Path], top: int = 5, device: str | None = None) -> list[dict]:
+def predict(
+    checkpoint: str | Path,
+    images: list[str | Path],
+    top: int = 5,
+    device: str | None = None,
+    weights: str | None = None,
+) -> list[dict]:
     """[{"image", "top": [(class name, probability), ...]}] for each image, most probable first.
 
-    `checkpoint` is an ilsvrc checkpoint, a run directory or an ONNX file written by `ilsvrc export`."""
+    `checkpoint` is an ilsvrc checkpoint, a run directory, an ONNX file written by `ilsvrc export`, or a model
+    name (with torchvision's published ImageNet weights unless `weights` names others)."""
+    from ilsvrc.evaluate import is_model_name
+
     if top < 1:
         raise UserError(f"--top must be >= 1, got {top}")
+    if is_model_name(checkpoint):
+        return _ranked(*_pretrained_probs(str(checkpoint), images, weights or "torchvision", device), images, top)
     kind = file_kind(checkpoint)
     if kind == "safetensors":
         refuse_export(checkpoint)
@@ -81,6 +92,10 @@ def predict(checkpoint: str | Path, images: list[str | Path], top: int = 5, devi
         probs, info = _onnx_probs(checkpoint, images)
     else:
         probs, info = _checkpoint_probs(checkpoint, images, device)
+    return _ranked(probs, info, images, top)
+
+
+def _ranked(probs: torch.Tensor, info: dict[str, Any], images: list[str | Path], top: int) -> list[dict]:
     k = min(top, probs.shape[1])
     values, indices = probs.topk(k, dim=1)
     classes = info["classes"]
@@ -107,6 +122,15 @@ def _checkpoint_probs(checkpoint: str | Path, images: list[str | Path], device: 
     model, ckpt = load_checkpoint_model(checkpoint, dev)
     x = _batch(ckpt, images).to(dev)
     return model(x).float().softmax(-1).cpu(), ckpt
+
+
+@torch.no_grad()
+def _pretrained_probs(name: str, images: list[str | Path], weights: str, device: str | None):
+    from ilsvrc.evaluate import load_pretrained_model
+
+    dev = torch.device(device or "cpu")
+    model, info = load_pretrained_model(name, weights, dev)
+    return model(_batch(info, images).to(dev)).float().softmax(-1).cpu(), info
 
 
 def onnx_info(path: str | Path, metadata: dict[str, str]) -> dict[str, Any]:

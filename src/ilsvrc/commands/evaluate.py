@@ -10,7 +10,13 @@ from collections.abc import Callable, Iterator
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="top-1/top-5 error of checkpoints and of their ensemble")
-    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint files or run directories")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CKPT",
+        help="checkpoint files or run directories, or model names with --weights",
+    )
+    p.add_argument("--weights", metavar="SOURCE", help="for model names: 'torchvision' (published ImageNet weights)")
     p.add_argument(
         "--data",
         help="data source (default: the data recorded in the run's config; the bundled Fashion-MNIST when the run "
@@ -41,7 +47,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     with _progress_bar(enabled=not args.quiet) as progress:
         res = evaluate_checkpoints(
-            args.checkpoints, args.data, args.split, args.crops, args.batch_size, args.device, progress=progress
+            args.checkpoints,
+            args.data,
+            args.split,
+            args.crops,
+            args.batch_size,
+            args.device,
+            progress=progress,
+            weights=args.weights,
         )
     if args.format == "json":
         print(json.dumps(res, indent=2))
