@@ -154,7 +154,7 @@ def test_pack_of_a_tree_with_train_and_val_packs_both_and_train_reads_it(tmp_pat
 
     tree = _image_tree(tmp_path / "tree")
     assert main(["pack", str(tree), str(tmp_path / "packed"), "--size", "16", "--quiet"]) == 0
-    assert "packing both splits (train, val)" in capsys.readouterr().err
+    assert "packed every split SRC has into" in capsys.readouterr().err
     assert len(load_dataset(tmp_path / "packed", "train")) == 6 and len(load_dataset(tmp_path / "packed", "val")) == 6
     assert main(["pack", str(tree / "train"), str(tmp_path / "one"), "--size", "16", "--quiet"]) == 0
     assert (tmp_path / "one" / "meta.json").is_file()  # a single class-folder tree: one split, as before

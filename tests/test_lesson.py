@@ -41,7 +41,7 @@ def run_and_data(tmp_path_factory) -> tuple[Path, Path]:
     cfg = TrainConfig(
         model="resnet20",
         recipe="quick",
-        epochs=1,
+        epochs=2,  # the engine draws curves.png for runs of 2+ epochs
         batch_size=16,
         lr=0.05,
         out=str(root / "run"),

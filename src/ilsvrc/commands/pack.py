@@ -57,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
         found = list_splits(src)
         split = "all" if len(found) > 1 else found[0]
-        if split == "all":
-            sys.stderr.write(f"packing both splits ({', '.join(found)}) into {args.out}/<split>; --split picks one\n")
     try:
         if args.payload == "jpeg":
             from ilsvrc.data.packing import pack_jpeg_tree
@@ -74,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         metas = pack(src, args.out, size=args.size, split=split, workers=args.workers, progress=not args.quiet)
     except OSError as err:  # a full disk or an I/O error mid-pack: rerunning resumes from the last whole chunk
         raise write_error(err.filename or args.out, err) from None
+    if isinstance(metas, list) and args.split is None:  # said after the work: an error stays one line
+        sys.stderr.write(f"packed every split SRC has into {args.out}/<split> (--split picks one):\n")
     for meta in metas if isinstance(metas, list) else [metas]:
         skipped = len(meta["skipped"])
         note = f", {skipped} unreadable files skipped (see skipped.txt)" if skipped else ""
