@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ilsvrc.data.decode import MAX_PIXELS, DecodeError
+from ilsvrc.data.packed import file_sha256, write_text_atomic
 from ilsvrc.errors import UserError
 
 FORMAT_NAME = "ilsvrc-packed"
@@ -78,18 +79,8 @@ def _oriented(target: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]
     return target if (target[0] >= target[1]) == (size[0] >= size[1]) else (target[1], target[0])
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 ROW = np.dtype([("shard", "<i8"), ("offset", "<i8"), ("length", "<i8"), ("label", "<i8"), ("h", "<i8"), ("w", "<i8")])
@@ -220,7 +211,7 @@ def _finish(
     mean = total / n
     std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
     shards = [
-        {"name": writer.shard_path(k).name, "bytes": b, "sha256": _sha256(writer.shard_path(k))}
+        {"name": writer.shard_path(k).name, "bytes": b, "sha256": file_sha256(writer.shard_path(k))}
         for k, b in enumerate(writer.state["shard_bytes"])
         if b > 0
     ]

@@ -37,7 +37,7 @@ FORMAT_VERSION = 1
 CHUNK = 512  # images decoded and committed per resumable step
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         f.write(text)
@@ -46,7 +46,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 22):
@@ -161,10 +161,10 @@ def _finish(
         "classes": list(classes),
         **pixel_stats(images),
         "skipped": [p for p, _ in skipped],
-        "checksums": {"images.npy": _sha256(images_path), "labels.npy": _sha256(out / "labels.npy")},
+        "checksums": {"images.npy": file_sha256(images_path), "labels.npy": file_sha256(out / "labels.npy")},
     }
     del images
-    _atomic_write(out / "meta.json", json.dumps(meta, indent=1) + "\n")
+    write_text_atomic(out / "meta.json", json.dumps(meta, indent=1) + "\n")
     return meta
 
 
@@ -220,7 +220,7 @@ def _pack_files(src, fmt, split, paths, labels, classes, size, out, workers, pro
                 sys.stderr.write(f"ilsvrc pack: skipped {paths[c + i]} ({reason})\n")
             images.flush()  # pixels reach the file before the chunk is recorded as done
             state["done"].append(c)
-            _atomic_write(state_path, json.dumps(state))
+            write_text_atomic(state_path, json.dumps(state))
     skipped_idx = sorted(int(i) for i in state["skipped"])
     skipped = [(paths[i], state["skipped"][str(i)]) for i in skipped_idx]
     keep = np.ones(n, dtype=bool)
@@ -387,4 +387,4 @@ def verify_packed(path: str | Path) -> list[str]:
         raise UserError(f"{folder / 'meta.json'}: checksums name files that are not part of a pack: {strange[:3]}")
     for name in sums:
         regular_file(folder / name, "packed array")
-    return [name for name, digest in sums.items() if _sha256(folder / name) != digest]
+    return [name for name, digest in sums.items() if file_sha256(folder / name) != digest]
