@@ -112,7 +112,11 @@ def time_case(
         "wall_s": walls,
         "median_wall_s": median,
         "speedup": {arm: median["plain"] / median[arm] for arm in ARMS},
-        "commands": {arm: " ".join(c[1:]) for arm, c in cmds.items()},
+        # as a reader would type them: the scratch folder as <tmp>, the script relative to the checkout
+        "commands": {
+            arm: " ".join(c[1:]).replace(str(scratch), "<tmp>").replace(str(PLAIN_LOOP.parents[1]) + "/", "")
+            for arm, c in cmds.items()
+        },
     }
 
 
