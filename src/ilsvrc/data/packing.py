@@ -44,7 +44,6 @@ def pack(
     src = resolve_source(source)
     fmt = detect_format(src)
     if fmt in ("imagefolder", "imagenet"):
-        image_tree_files(src, fmt, split)  # a missing split or an empty tree is reported before OUT is touched
         return pack_tree(src, fmt, split, int(size or DEFAULT_SIZE), out, workers=workers, progress=progress,
                          chunk=chunk)
     return pack_arrays(load_dataset(src, split, size=size), src, fmt, split, out)
