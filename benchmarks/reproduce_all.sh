@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Run every claim of `ilsvrc reproduce` at one budget on CIFAR-10 and keep the reports under docs/results/CLAIM/.
-# usage: bash benchmarks/reproduce_all.sh [budget] [data]     (small: each claim < 20 min on 2 CPU cores)
+# Run every claim of `ilsvrc reproduce` at one budget on CIFAR-10; reports go to docs/results/CLAIM/BUDGET/.
+# usage: bash benchmarks/reproduce_all.sh [budget] [data]
+#   small: each claim <= 15 min and all seven <= 90 min on 2 CPU cores; medium: each claim <= 45 min
 set -uo pipefail
 budget=${1:-small}
 data=${2:-../shared/data/cifar10/cifar-10-batches-py}
-claims=${CLAIMS:-"degradation relu-vs-tanh bottleneck small-filters ensemble lrn vit-data"}
+claims=${CLAIMS:-"relu-vs-tanh lrn small-filters bottleneck degradation ensemble vit-data"}
+start=$(date +%s)
 for claim in $claims; do
-  echo "== $claim ($budget) $(date -u +%H:%M:%S)"
-  ilsvrc reproduce "$claim" --budget "$budget" --data "$data" --out "docs/results/$claim" || echo "!! $claim failed"
+  echo "== $claim ($budget) $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+  ilsvrc reproduce "$claim" --budget "$budget" --data "$data" --out "docs/results/$claim/$budget" || echo "!! $claim failed"
 done
+echo "== all claims at $budget: $(( ($(date +%s) - start) / 60 )) min"
 ilsvrc reproduce --table docs/results

@@ -27,13 +27,21 @@ class Inception(nn.Module):
     """Four parallel branches concatenated on channels (Fig. 2b)."""
 
     def __init__(
-        self, in_ch: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int
+        self,
+        in_ch: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch5x5red: int,
+        ch5x5: int,
+        pool_proj: int,
+        conv: type[nn.Module] = ConvReLU,  # (in_ch, out_ch, kernel_size) -> module; the paper's conv + ReLU
     ) -> None:
         super().__init__()
-        self.branch1 = ConvReLU(in_ch, ch1x1, 1)
-        self.branch2 = nn.Sequential(ConvReLU(in_ch, ch3x3red, 1), ConvReLU(ch3x3red, ch3x3, 3))
-        self.branch3 = nn.Sequential(ConvReLU(in_ch, ch5x5red, 1), ConvReLU(ch5x5red, ch5x5, 5))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), ConvReLU(in_ch, pool_proj, 1))
+        self.branch1 = conv(in_ch, ch1x1, 1)
+        self.branch2 = nn.Sequential(conv(in_ch, ch3x3red, 1), conv(ch3x3red, ch3x3, 3))
+        self.branch3 = nn.Sequential(conv(in_ch, ch5x5red, 1), conv(ch5x5red, ch5x5, 5))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv(in_ch, pool_proj, 1))
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -182,25 +182,32 @@ class PadShortcut(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """Section 4.2: 3x3 conv 16, then 3 stages of n basic blocks on 32x32/16x16/8x8 maps, GAP, FC."""
+    """Section 4.2: 3x3 conv 16, then 3 stages of n basic blocks on 32x32/16x16/8x8 maps, GAP, FC.
 
-    def __init__(self, depth: int, *, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A") -> None:
+    `width` is the first stage's channels (the paper's 16; the stages use width, 2x, 4x). The reproductions use
+    narrower nets where a claim is about depth, not width, to spend a CPU budget on optimizer steps."""
+
+    def __init__(
+        self, depth: int, *, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A", width: int = 16
+    ) -> None:
         super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
         if shortcut not in ("A", "B", "C", "none"):
             raise ValueError(f"shortcut must be 'A', 'B', 'C' or 'none', got {shortcut!r}")
         n = (depth - 2) // 6
-        self.in_ch, self.shortcut = 16, shortcut
-        self.conv1 = conv3x3(in_chans, 16)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.in_ch, self.shortcut = width, shortcut
+        self.conv1 = conv3x3(in_chans, width)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = self._stage(16, n, 1)
-        self.layer2 = self._stage(32, n, 2)
-        self.layer3 = self._stage(64, n, 2)
+        self.layer1 = self._stage(width, n, 1)
+        self.layer2 = self._stage(2 * width, n, 2)
+        self.layer3 = self._stage(4 * width, n, 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.num_classes, self.num_features = num_classes, 64
-        self.fc = nn.Linear(64, num_classes)
+        self.num_classes, self.num_features = num_classes, 4 * width
+        self.fc = nn.Linear(4 * width, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -321,8 +328,10 @@ _CIFAR = {
 
 
 def _cifar_builder(depth: int, default_shortcut: str):
-    def build(*, num_classes: int = 1000, in_chans: int = 3, shortcut: str = default_shortcut) -> CifarResNet:
-        return CifarResNet(depth, num_classes=num_classes, in_chans=in_chans, shortcut=shortcut)
+    def build(
+        *, num_classes: int = 1000, in_chans: int = 3, shortcut: str = default_shortcut, width: int = 16
+    ) -> CifarResNet:
+        return CifarResNet(depth, num_classes=num_classes, in_chans=in_chans, shortcut=shortcut, width=width)
 
     return build
 

@@ -87,11 +87,10 @@ CLAIM = Claim(
             extra={"model": "cifar_convnet", "members": 2, "lr": 0.02},
         ),
         "small": Setup(
-            train_images=5_000,
-            val_images=2_500,
+            train_images=None,
+            val_images=None,
             epochs=5,
-            batch_size=128,
-            extra={"model": "cifar_convnet", "members": 3, "lr": 0.02},
+            extra={"model": "cifar_convnet", "members": 5, "lr": 0.02},
         ),
         "medium": Setup(
             train_images=None,

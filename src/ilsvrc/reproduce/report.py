@@ -18,10 +18,21 @@ def environment() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_name(),
         "threads": torch.get_num_threads(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows; reports name their machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def write_report(
@@ -214,11 +225,16 @@ def write_verdict_table(results_root: Path) -> str:
 
 
 def verdict_table(results_root: Path) -> str:
-    """Markdown table of every results.json under `results_root` (one folder per claim)."""
+    """Markdown table of every results.json under `results_root`: one folder per claim, or per claim and
+    budget (CLAIM/BUDGET/results.json, as benchmarks/reproduce_all.sh writes them)."""
     rows = ["| claim | paper | verdict | why | budget | run time |", "| --- | --- | --- | --- | --- | --- |"]
-    for path in sorted(results_root.glob("*/results.json")):
-        r = json.loads(path.read_text())
-        link = f"[{r['claim']}]({path.parent.name}/report.md)"
+    order = {"tiny": 0, "small": 1, "medium": 2, "paper": 3}
+    found = [*results_root.glob("*/results.json"), *results_root.glob("*/*/results.json")]
+    results = sorted(
+        ((json.loads(p.read_text()), p) for p in found), key=lambda rp: (rp[0]["claim"], order.get(rp[0]["budget"], 9))
+    )
+    for r, path in results:
+        link = f"[{r['claim']}]({path.parent.relative_to(results_root).as_posix()}/report.md)"
         rows.append(
             f"| {link} | {r['paper'].split(')')[0]}) | **{r['verdict']}** | {r['reason']} | {r['budget']} | "
             f"{r['wall_s'] / 60:.1f} min |"

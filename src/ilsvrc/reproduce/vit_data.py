@@ -113,7 +113,7 @@ CLAIM = Claim(
             train_images=20_000,
             val_images=2_000,
             epochs=1,
-            batch_size=128,
+            seeds=3,
             extra={"sizes": [1_000, 4_000], "images_seen": 10_000},
         ),
         "medium": Setup(
