@@ -41,6 +41,9 @@ def test_claim_runs_at_tiny_size_and_writes_its_report(name, runs_root):
     for png in results["plots"]:
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert results["measured"]["table"], "the report's table of measured numbers is empty"
+    # the engine's speed choices of every net trained, named in the report
+    assert results["measured"]["engine"] and all(": cpu, " in e for e in results["measured"]["engine"])
+    assert "**Engine path.** " + results["measured"]["engine"][0] in report
 
 
 def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
@@ -147,3 +150,9 @@ def test_verdict_table_lists_each_claim_report(runs_root, tmp_path):
     table = write_verdict_table(tmp_path)
     assert "[ensemble](ensemble/report.md)" in table and table.count("\n") == 3
     assert (tmp_path / "README.md").read_text().endswith(table)
+    # reproduce_all.sh's layout, CLAIM/BUDGET/: one row per budget, the link to that budget's report
+    shutil.move(tmp_path / "ensemble", tmp_path / "tiny")
+    (tmp_path / "ensemble").mkdir()
+    shutil.move(tmp_path / "tiny", tmp_path / "ensemble" / "tiny")
+    table = write_verdict_table(tmp_path)
+    assert "[ensemble](ensemble/tiny/report.md)" in table and table.count("\n") == 3

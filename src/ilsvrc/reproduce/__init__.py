@@ -56,6 +56,7 @@ def run_claim(
     ctx = Context(setup, data, device=device, progress=progress)
     try:
         measured = claim.run(ctx)
+        measured["engine"] = sorted(ctx.engine_paths)
     finally:
         ctx.close()
     verdict, reason = claim.decide(measured)

@@ -132,8 +132,8 @@ CLAIM = Claim(
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.02}),
         # the equal-MACs arm trains 3.7x the naive net's epochs: 3 seeds of all three arms afford 2 naive epochs
         "small": Setup(train_images=10_000, val_images=5_000, epochs=2, seeds=3, extra={"lr": 0.05}),
-        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.02}),
-        "paper": Setup(train_images=None, val_images=None, epochs=60, seeds=5, extra={"lr": 0.02}),
+        "medium": Setup(train_images=20_000, val_images=None, epochs=3, seeds=3, extra={"lr": 0.05}),
+        "paper": Setup(train_images=None, val_images=None, epochs=60, seeds=5, extra={"lr": 0.05}),
     },
     run=run,
     decide=decide,

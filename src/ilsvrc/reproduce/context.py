@@ -41,6 +41,7 @@ class Context:
         )  # the data's own size: 32 for CIFAR, 28 for the bundled set
         self._scratch = tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
         self.runs = 0
+        self.engine_paths: set[str] = set()  # the speed choices the runs were made with, for the report
 
     def fit(
         self,
@@ -88,6 +89,11 @@ class Context:
             seed=seed,
         )
         result = train(config, train_set=train_set or self.train_set, val_set=self.val_set)
+        s = result.summary
+        self.engine_paths.add(
+            f"{model}: {s['device']}, {s['precision']} ({s['precision_reason']}), channels_last "
+            f"{'on' if s['channels_last'] else 'off'}, {s['threads']} threads"
+        )
         return RunRecord(history=result.history, summary=result.summary, model=result.model)
 
     @torch.no_grad()

@@ -114,7 +114,13 @@ CLAIM = Claim(
             seeds=3,
             extra={"depths": [20, 56], "warmup_epochs": 0.5},
         ),
-        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=2, extra={"depths": [20, 56]}),
+        "medium": Setup(
+            train_images=35_000,
+            val_images=2_000,
+            epochs=3,
+            seeds=3,
+            extra={"depths": [20, 56], "warmup_epochs": 0.5},
+        ),
         "paper": Setup(
             train_images=None, val_images=None, epochs=164, seeds=5, extra={"depths": [20, 32, 44, 56, 110]}
         ),

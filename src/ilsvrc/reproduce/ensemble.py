@@ -95,7 +95,7 @@ CLAIM = Claim(
         "medium": Setup(
             train_images=None,
             val_images=None,
-            epochs=30,
+            epochs=7,
             extra={"model": "resnet20", "members": 5, "lr": 0.1, "weight_decay": 1e-4},
         ),
         "paper": Setup(

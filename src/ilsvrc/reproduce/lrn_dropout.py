@@ -98,7 +98,7 @@ CLAIM = Claim(
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.01}),
         "small": Setup(train_images=25_000, val_images=5_000, epochs=6, seeds=3, extra={"lr": 0.02}),
-        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.02}),
+        "medium": Setup(train_images=None, val_images=None, epochs=15, seeds=3, extra={"lr": 0.02}),
         "paper": Setup(train_images=None, val_images=None, epochs=100, seeds=5, extra={"lr": 0.01}),
     },
     run=run,

@@ -128,7 +128,7 @@ CLAIM = Claim(
         "small": Setup(
             train_images=25_000, val_images=2_000, epochs=12, seeds=3, extra={"lr_grid": [0.01, 0.03, 0.06]}
         ),
-        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr_grid": [0.003, 0.01, 0.03]}),
+        "medium": Setup(train_images=None, val_images=2_000, epochs=20, seeds=3, extra={"lr_grid": [0.01, 0.03, 0.06]}),
         "paper": Setup(
             train_images=None, val_images=None, epochs=40, seeds=5, extra={"lr_grid": [0.001, 0.003, 0.01, 0.03]}
         ),

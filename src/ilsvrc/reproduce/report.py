@@ -24,6 +24,10 @@ def environment() -> dict:
     }
 
 
+_MINIATURE = "a miniature of the paper's experiment, not its run"
+_SCALE = {"paper": "the paper's own scale", "tiny": "a plumbing check, nothing learns"}
+
+
 def cpu_name() -> str:
     """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows; reports name their machine."""
     try:
@@ -77,9 +81,11 @@ def write_report(
         "",
         f"**Verdict rule (fixed before the run).** {claim.rule}",
         "",
-        f"**Setup ({budget} budget).** {setup.describe()}; data: {data}.",
+        f"**Scale ({budget} budget; {_SCALE.get(budget, _MINIATURE)}).** {setup.describe()}; data: {data}.",
         "",
         f"**Command.** `{command}`",
+        "",
+        "**Engine path.** " + ("; ".join(measured.get("engine", [])) or "not recorded"),
         "",
         f"**Verdict: {verdict}.** {reason}",
         "",

@@ -111,7 +111,7 @@ CLAIM = Claim(
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.05}),
         "small": Setup(train_images=12_000, val_images=5_000, epochs=4, seeds=3, extra={"lr": 0.05}),
-        "medium": Setup(train_images=None, val_images=None, epochs=30, seeds=3, extra={"lr": 0.05}),
+        "medium": Setup(train_images=None, val_images=None, epochs=3, seeds=3, extra={"lr": 0.05}),
         "paper": Setup(train_images=None, val_images=None, epochs=74, seeds=5, extra={"lr": 0.05}),
     },
     run=run,
