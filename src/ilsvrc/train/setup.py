@@ -430,19 +430,7 @@ def prepare_run(
     cfg, raw, precision, (channels_last, cl_reason), facts = _network(
         cfg, spec, train_set, device, resume is None, (size, eval_resize, init_tf), data_fp
     )
-    state = RunState(
-        model=raw,
-        optimizer=build_optimizer(raw, cfg, device),
-        loader=loader,
-        augment_gen=gen,
-        facts=facts,
-        ema=EMA(raw, cfg.ema) if cfg.ema > 0 else None,
-        lookahead=(
-            Lookahead(raw, cfg.lookahead_every, cfg.lookahead_decay, total_steps) if cfg.lookahead_every else None
-        ),
-        scaler=precision.scaler(),
-        epoch_acc=torch.zeros(3, device=device),
-    )
+    state = _fresh_state(cfg, raw, loader, gen, facts, precision, total_steps, device)
     if resume is not None:
         state.load_state_dict(resume, dist, out / "checkpoints" / "last.pt")
     else:
@@ -485,6 +473,31 @@ def prepare_run(
         else f"resuming {out} at step {state.step}/{total_steps} ({_speed_words(run)})"
     )
     return run, state
+
+
+def _fresh_state(
+    cfg: TrainConfig,
+    raw: nn.Module,
+    loader: Any,
+    gen: torch.Generator,
+    facts: dict[str, Any],
+    precision: Precision,
+    total_steps: int,
+    device: torch.device,
+) -> RunState:
+    """The state at step 0: optimizer, averaged copy (EMA or lookahead), grad scaler, zeroed epoch sums."""
+    lookahead = Lookahead(raw, cfg.lookahead_every, cfg.lookahead_decay, total_steps) if cfg.lookahead_every else None
+    return RunState(
+        model=raw,
+        optimizer=build_optimizer(raw, cfg, device),
+        loader=loader,
+        augment_gen=gen,
+        facts=facts,
+        ema=EMA(raw, cfg.ema) if cfg.ema > 0 else None,
+        lookahead=lookahead,
+        scaler=precision.scaler(),
+        epoch_acc=torch.zeros(3, device=device),
+    )
 
 
 def _flips(cfg: TrainConfig, train_set: Any) -> Any:
