@@ -249,3 +249,16 @@ def test_bad_piece_values_are_one_line_errors(kw, words):
     with pytest.raises(UserError, match=words) as err:
         TrainConfig(**kw).resolve()
     assert "\n" not in str(err.value)
+
+
+def test_ilsvrc_evaluate_scores_a_lookahead_run_with_its_translate_views(tmp_path, fashion):
+    from ilsvrc.evaluate import evaluate_checkpoints
+
+    train_set, val_set = fashion
+    result = train(_speedrun(tmp_path, "run", epochs=2, precision="fp32"), train_set, val_set)
+    res = evaluate_checkpoints([tmp_path / "run"], None, dataset=val_set, tta="translate")
+    assert res["tta"] == "translate"
+    # the slow weights (saved as the run's averaged copy) under the same six views: the engine's last score
+    assert res["members"][0]["top1_error"] == pytest.approx(result.history[-1]["val_top1_error"], abs=1.5 / 64)
+    with pytest.raises(UserError, match="--crops 1"):
+        evaluate_checkpoints([tmp_path / "run"], None, dataset=val_set, crops=2, tta="mirror")
