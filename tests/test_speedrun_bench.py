@@ -107,3 +107,28 @@ def test_models_suite_without_data_is_a_one_line_error(capsys):
     assert main(["bench", "--suite", "models"]) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "--cifar" in err
+
+
+def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_data, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_accuracy.py"
+    spec = importlib.util.spec_from_file_location("tta_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--val-subset", "64"]
+    argv += ["--batch-size", "64", "--epochs", "2", "--seeds", "2", "--targets", "0.05", "0.99", "--threads", "1"]
+    argv += ["--ablate", "lookahead", "--ablate", "translate-tta", "--at-seconds", "1000"]
+    argv += ["--out", str(tmp_path / "runs"), "--json", str(tmp_path / "tta.json")]
+    assert bench.main(argv) == 0
+    res = json.loads((tmp_path / "tta.json").read_text())
+    assert res["seeds"] == [0, 1] and len(res["runs"]) == 2 and (tmp_path / "tta.png").is_file()
+    assert res["runs"][0]["config"]["lookahead_every"] == 0 and res["tta"] == "mirror"  # the pieces were removed
+    easy, hard = res["summary"]["targets"]["0.05"], res["summary"]["targets"]["0.99"]
+    assert easy["reached"] == 2 and hard["reached"] == 0 and hard["time_s"]["mean"] is None
+    first = res["runs"][0]["reached"]["0.05"]
+    assert first == res["runs"][0]["curve"][0] and first["wall_s"] > res["prep_s"] > 0  # the first eval above it
+    assert first["train_flops"] == 6 * res["runs"][0]["macs_per_image"] * 2 * 64  # 2 steps of 64 images
+    assert res["summary"]["accuracy_at_s"]["1000.0"]["n"] == 2
