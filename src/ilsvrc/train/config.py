@@ -333,7 +333,8 @@ class TrainConfig:
     whiten_bias_epochs: float | None = _recipe(
         0,
         "train the parameters a model marks as early-only (speedrun_cifar: its whitening layer's bias) for the "
-        "first N epochs only, then freeze them (0 = never frozen; scaled by budget)",
+        "first N epochs only, then freeze them (0 = never frozen; scaled by budget, and with the run's length "
+        "when the recipe set it, as warm-up is)",
         "optimizer",
     )
     aux_weight: float | None = _recipe(0.3, "weight of auxiliary classifier losses (GoogLeNet)", "optimizer")
