@@ -145,6 +145,13 @@ def test_the_whitening_bias_trains_only_for_its_epochs(tmp_path, fashion):
         assert not torch.equal(net.groups[0][2].bias, before[1])  # the other biases keep training
 
 
+def test_speedrun_bn_momentum_is_an_option():
+    net = create_model("speedrun_cifar", widths=(8, 16, 16), bn_momentum=0.2)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 6 and all(m.momentum == 0.2 for m in bns)
+    assert all(m.momentum == 0.4 for m in create_model("speedrun_cifar").modules() if isinstance(m, nn.BatchNorm2d))
+
+
 # ------------------------------------------------------------------------------------------------ schedule, lr
 
 

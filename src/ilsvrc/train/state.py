@@ -96,7 +96,8 @@ class Lookahead:
             return False
         slow, fast = self._floats(self.module), self._floats(model)
         torch._foreach_lerp_(slow, fast, 1.0 - self.rate(step))
-        torch._foreach_copy_(fast, slow)
+        for f, s in zip(fast, slow, strict=True):  # a few dozen tensors every few steps: a loop is cheap
+            f.copy_(s)
         return True
 
 
