@@ -19,7 +19,5 @@ step ilsvrc bench --suite data --data "$folder" --input-size 224 --json "$out/da
 step python benchmarks/jpeg_decode.py --data "$folder" --json "$out/jpeg_decode_cpu.json"
 step python benchmarks/profile_step.py resnet20 --size 32 --batch-size 128 --out "$out/profile_resnet20_32.txt"
 step python benchmarks/profile_step.py resnet18 --size 64 --batch-size 64 --out "$out/profile_resnet18_64.txt"
-step python benchmarks/time_to_accuracy.py --cifar "$cifar" --target 0.90 --epochs 8 --warmup-epochs 1.5 \
-  --widths 64 128 256 --amp --out runs/tta-90 --json "$out/time_to_accuracy_90.json"
-step python benchmarks/time_to_accuracy.py --cifar "$cifar" --target 0.94 --epochs 12 --warmup-epochs 2.4 \
-  --widths 64 256 256 --amp --out runs/tta-94 --json "$out/time_to_accuracy_94.json"
+step python benchmarks/time_to_accuracy.py --cifar "$cifar" --targets 0.90 0.93 0.94 --epochs 10 \
+  --widths 64 256 256 --amp --out runs/tta --json "$out/time_to_accuracy.json"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# GPU check, one prepared script for a lent CUDA machine (about 8 minutes on one H100):
+# GPU check, one prepared script for a lent CUDA machine (about 12 minutes on one H100):
 # CUDA paths (bf16 autocast, channels_last, torch.compile), MFU against the card's own GEMM ceiling,
-# and a 1-process nccl DDP training run. Results land in ${OUT:-benchmarks/results}/gpu-*.json and gpu.log.
+# CIFAR-10 seconds to 94% with cifar-fast, and a 1-process nccl DDP training run.
+# Results land in ${OUT:-benchmarks/results}/gpu-*.json and gpu.log.
 # usage: bash benchmarks/gpu.sh        (CI never runs it; everything here also runs on CPU with --device cpu)
 set -uo pipefail
 out=${OUT:-benchmarks/results}
@@ -27,10 +28,19 @@ if [ -d "$cifar" ] && [ -d "$folder" ]; then
   step ilsvrc bench --suite models --device cuda --amp --cifar "$cifar" --data "$folder" --repeats 2 \
     --json "$out/gpu-models.json"
   step python benchmarks/jpeg_decode.py --data "$folder" --json "$out/gpu-jpeg-decode.json"   # nvJPEG vs CPU
-  step python benchmarks/time_to_accuracy.py --cifar "$cifar" --target 0.94 --epochs 10 --amp \
-    --out "$out/gpu-tta-run" --json "$out/gpu-tta-94.json"
 else
-  echo "no CIFAR-10 / ImageFolder data beside the checkout: models suite and time-to-accuracy skipped"
+  echo "no CIFAR-10 / ImageFolder data beside the checkout: models suite skipped"
+fi
+if [ -d "$cifar" ]; then
+  # seconds to 94% with the full cifar-fast recipe (lookahead, alternating flips, translate TTA, batch 1024):
+  # bf16 autocast, channels_last (the benchmark's default), torch.compile; 2 seeds; the JSON's
+  # summary.targets["0.94"].time_s holds the mean and spread
+  echo; echo "== time to 94% (CUDA, bf16, compiled)"
+  timeout 420 python benchmarks/time_to_accuracy.py --cifar "$cifar" --device cuda --precision bf16 --compile \
+    --targets 0.90 0.93 0.94 --seeds 2 --out "$out/gpu-tta-run" --json "$out/gpu-tta-94.json" \
+    || echo "!! failed (exit $?): time_to_accuracy"
+else
+  echo "no CIFAR-10 beside the checkout: time-to-accuracy skipped"
 fi
 step torchrun --standalone --nproc_per_node=1 -m ilsvrc train resnet20 --device cuda --amp --channels-last \
   --epochs 2 --out "$out/gpu-ddp-run"

@@ -1,44 +1,71 @@
-"""Time and FLOPs to a CIFAR-10 test accuracy with the toolkit's fastest recipe (`cifar-fast` + `speedrun_cifar`).
+"""Time and FLOPs to CIFAR-10 test accuracies with the toolkit's fastest recipe (`cifar-fast` + `speedrun_cifar`).
 
     python benchmarks/time_to_accuracy.py --cifar ../shared/data/cifar10/cifar-10-batches-py \
-        --target 0.90 --epochs 8 --widths 32 64 128 --json benchmarks/results/tta_90.json
+        --targets 0.90 0.93 0.94 --seeds 3 --json benchmarks/results/tta.json [--ablate lookahead ...]
 
-Runs `ilsvrc.train.train` once, evaluating (with mirror test-time augmentation) after every epoch, and reports
-the first epoch whose test accuracy reaches --target: wall time since the command started (data loading,
-training and every evaluation included), training FLOPs (6 x MACs per training image) and the accuracy curve.
-Writes the JSON, and a PNG of test accuracy against wall time next to it.
+Trains once per seed with `ilsvrc.train.train`, evaluating (with the recipe's test-time views) after every
+`--eval-every` epochs, and reports for each target the first evaluation at or above it: wall time since the
+command started (imports and data loading, counted once and added to every seed, then that seed's whole
+`train()`: set-up, training and every evaluation), training FLOPs (6 x MACs per training image) and images/s;
+then the mean and spread over seeds. `--ablate PIECE` (repeatable) takes one airbench piece out of the recipe,
+so that runs with and without it can be compared at a fixed time (`--at-seconds`). Writes the JSON, and a PNG
+of test accuracy against wall time (one line per seed) next to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+# What each --ablate removes from cifar-fast: the TrainConfig values of the run without that piece.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "lookahead": {"lookahead_every": 0},
+    "alternate-flip": {"flip": "random"},
+    "tta": {"tta": "none"},  # no test-time views at all
+    "translate-tta": {"tta": "mirror"},  # mirror views only (the recipe before issue 17)
+    "batch1024": {"batch_size": 512},  # lr follows the batch (lr_batch=1024)
+    "whiten-bias-freeze": {"whiten_bias_epochs": 0},
+    "triangle": {"schedule": "linear", "warmup_epochs": 2.0},  # the old warm-up + linear decay
+    "label-smoothing": {"label_smoothing": 0.0},
+}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cifar", required=True, help="CIFAR-10 python batches folder")
-    ap.add_argument("--target", type=float, default=0.90, help="test accuracy to reach (fraction)")
-    ap.add_argument("--epochs", type=float, default=10)
-    ap.add_argument("--widths", type=int, nargs=3, default=[64, 256, 256], help="speedrun_cifar's three widths")
-    ap.add_argument("--batch-size", type=int, default=512)
-    ap.add_argument("--lr", type=float, default=None, help="peak lr (default: the recipe's)")
-    ap.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's (2)")
-    ap.add_argument("--amp", action="store_true", help="bf16 autocast")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.93, 0.94], help="test accuracies (fractions)")
+    ap.add_argument("--target", type=float, default=None, help="one target (the older spelling of --targets)")
+    ap.add_argument("--seeds", type=int, default=1, help="runs, with seeds --seed, --seed + 1, ...")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/time-to-accuracy")
+    ap.add_argument("--epochs", type=float, default=None, help="default: the recipe's (10)")
+    ap.add_argument("--widths", type=int, nargs=3, default=[64, 256, 256], help="speedrun_cifar's three widths")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (1024)")
+    ap.add_argument("--lr", type=float, default=None, help="peak lr per --lr-batch images (default: the recipe's)")
+    ap.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's (none: triangle)")
+    ap.add_argument("--ablate", action="append", default=[], choices=sorted(ABLATIONS), help="remove a piece")
+    ap.add_argument("--at-seconds", type=float, nargs="*", default=[], help="also report accuracy at these times")
+    ap.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (and at the end)")
+    ap.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"], help="default fp32")
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast (--precision bf16)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--device", default=None, choices=["cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--train-subset", type=int, default=None, help="first N images of a seeded permutation (smoke)")
+    ap.add_argument("--val-subset", type=int, default=None, help="first N test images (smoke runs only)")
+    ap.add_argument("--out", default="runs/time-to-accuracy", help="run folders go to OUT/seedN")
     ap.add_argument("--json", default=None, help="write the result here (and a PNG beside it)")
-    args = ap.parse_args(argv)
-    t_start = time.monotonic()
+    return ap
 
-    from ilsvrc.bench.machine import describe
-    from ilsvrc.train import TrainConfig, train
 
-    cfg = TrainConfig(
+def _config(args: argparse.Namespace, seed: int) -> Any:
+    from ilsvrc.train import TrainConfig
+
+    values = dict(
         model="speedrun_cifar",
         data=args.cifar,
         recipe="cifar-fast",
@@ -46,58 +73,128 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         warmup_epochs=args.warmup_epochs,
+        eval_every=args.eval_every,
         model_options={"widths": list(args.widths)},
-        channels_last=True,
-        precision="bf16" if args.amp else "fp32",
+        channels_last="on",
+        precision=args.precision or ("bf16" if args.amp else "fp32"),
+        compile=args.compile,
+        device=args.device,
         workers_threads=args.threads,
+        train_subset=args.train_subset,
         overwrite=True,  # a rerun replaces the previous measurement's run folder
-        seed=args.seed,
-        out=args.out,
+        seed=seed,
+        out=str(Path(args.out) / f"seed{seed}"),
         tensorboard=False,
     )
-    setup_s = time.monotonic() - t_start  # imports before train(); the history's wall_s counts from train()
-    result = train(cfg)
-    macs = result.summary["macs"]
-    curve = []
-    for h in result.history:
-        if h.get("val_top1_error") is None:
-            continue
-        curve.append(
-            {
-                "epoch": h["epoch"],
-                "test_accuracy": 1 - h["val_top1_error"],
-                "wall_s": setup_s + h["wall_s"],
-                "train_flops": 6 * macs * h["step"] * result.config.batch_size,
-            }
-        )
-    reached = next((c for c in curve if c["test_accuracy"] >= args.target), None)
+    for piece in args.ablate:
+        values.update(ABLATIONS[piece])
+    return TrainConfig(**values)
+
+
+def _run_seed(args: argparse.Namespace, seed: int, data: tuple, prep_s: float) -> dict[str, Any]:
+    """One training run: its accuracy curve (times from the command's start) and the first point per target."""
+    from ilsvrc.train import train
+
+    result = train(_config(args, seed), *data)
+    macs, batch = result.summary["macs"], result.config.batch_size
+    curve = [
+        {
+            "epoch": h["epoch"],
+            "step": h["step"],
+            "test_accuracy": 1 - h["val_top1_error"],
+            "wall_s": prep_s + h["wall_s"],
+            "train_flops": 6 * macs * h["step"] * batch,
+            "images_per_s": h["images_per_s"],  # training throughput of the epoch that ended here
+        }
+        for h in result.history
+        if h.get("val_top1_error") is not None
+    ]
+    reached = {str(t): next((c for c in curve if c["test_accuracy"] >= t), None) for t in args.targets}
+    at = {str(s): max((c["test_accuracy"] for c in curve if c["wall_s"] <= s), default=None) for s in args.at_seconds}
+    return {
+        "seed": seed,
+        "curve": curve,
+        "reached": reached,
+        "accuracy_at_s": at,
+        "final_test_accuracy": curve[-1]["test_accuracy"] if curve else None,
+        "images_per_s": result.summary["images_per_s"],
+        "wall_s": prep_s + result.summary["wall_s"],
+        "macs_per_image": macs,
+        "config": result.config.to_dict(),
+    }
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"n": len(values), "mean": statistics.fmean(values), "std": std, "min": min(values), "max": max(values)}
+
+
+def _summary(args: argparse.Namespace, runs: list[dict]) -> dict[str, Any]:
+    """Per target: how many seeds reached it, and the spread of their times, FLOPs and epochs."""
+    per_target = {}
+    for t in map(str, args.targets):
+        hits = [r["reached"][t] for r in runs if r["reached"][t] is not None]
+        per_target[t] = {
+            "reached": len(hits),
+            "of": len(runs),
+            "time_s": _spread([h["wall_s"] for h in hits]),
+            "train_flops": _spread([h["train_flops"] for h in hits]),
+            "epoch": _spread([float(h["epoch"]) for h in hits]),
+            "images_per_s": _spread([h["images_per_s"] for h in hits]),
+        }
+    at = {
+        s: _spread([r["accuracy_at_s"][s] for r in runs if r["accuracy_at_s"][s] is not None])
+        for s in runs[0]["accuracy_at_s"]
+    }
+    return {
+        "targets": per_target,
+        "final_test_accuracy": _spread(
+            [r["final_test_accuracy"] for r in runs if r["final_test_accuracy"] is not None]
+        ),
+        "images_per_s": _spread([r["images_per_s"] for r in runs]),
+        "accuracy_at_s": at,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    t_start = time.monotonic()  # the clock every reported time starts from
+    args = _parser().parse_args(argv)
+    if args.target is not None:
+        args.targets = [args.target]
+    if args.seeds < 1:
+        args.seeds = 1
+
+    from ilsvrc.bench.machine import describe
+    from ilsvrc.data import load_dataset
+
+    train_set, val_set = load_dataset(args.cifar, "train"), load_dataset(args.cifar, "val")
+    if args.val_subset:
+        import torch
+
+        val_set = val_set.subset(torch.arange(min(args.val_subset, len(val_set))))
+    prep_s = time.monotonic() - t_start  # imports and data loading, once for all seeds
+    runs = [_run_seed(args, args.seed + k, (train_set, val_set), prep_s) for k in range(args.seeds)]
     out = {
         "benchmark": "time_to_accuracy",
-        "target": args.target,
-        "reached": reached is not None,
-        "time_to_target_s": reached["wall_s"] if reached else None,
-        "flops_to_target": reached["train_flops"] if reached else None,
-        "final_test_accuracy": curve[-1]["test_accuracy"] if curve else None,
-        "total_wall_s": time.monotonic() - t_start,
+        "targets": args.targets,
+        "seeds": [r["seed"] for r in runs],
+        "ablate": args.ablate,
+        "removed": {p: ABLATIONS[p] for p in args.ablate},
+        "summary": _summary(args, runs),
         "model": "speedrun_cifar",
         "widths": list(args.widths),
-        "macs_per_image": macs,
         "recipe": "cifar-fast",
-        "config": result.config.to_dict(),
-        "images_per_s": result.summary["images_per_s"],
-        "test_images": result.summary["val_images"],
-        "eval": "mirror test-time augmentation (2 views)",
-        "curve": curve,
+        "test_images": len(val_set),
+        "tta": runs[0]["config"]["tta"],
+        "prep_s": prep_s,
+        "total_wall_s": time.monotonic() - t_start,
+        "runs": runs,
         "machine": describe(),
         "command": "python benchmarks/time_to_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    status = (
-        f"reached {100 * args.target:.0f}% at epoch {reached['epoch']} after {reached['wall_s']:.0f} s "
-        f"({reached['train_flops'] / 1e12:.1f} TFLOP)"
-        if reached
-        else f"did not reach {100 * args.target:.0f}% (final {100 * out['final_test_accuracy']:.2f}%)"
-    )
-    print(f"{status}; total {out['total_wall_s']:.0f} s, {out['images_per_s']:.0f} training images/s")
+    _say(out)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,24 +204,48 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _say(out: dict) -> None:
+    s = out["summary"]
+    for t, row in s["targets"].items():
+        time_s, flops = row["time_s"], row["train_flops"]
+        line = f"{100 * float(t):.0f}%: reached by {row['reached']}/{row['of']} seeds"
+        if row["reached"]:
+            line += (
+                f" after {time_s['mean']:.0f} s (+- {time_s['std']:.0f}, {time_s['min']:.0f}-{time_s['max']:.0f}), "
+                f"{flops['mean'] / 1e12:.1f} TFLOP"
+            )
+        print(line)
+    final = s["final_test_accuracy"]
+    if final["n"]:
+        print(
+            f"final test accuracy {100 * final['mean']:.2f}% (+- {100 * final['std']:.2f}); "
+            f"{s['images_per_s']['mean']:.0f} training images/s; total {out['total_wall_s']:.0f} s"
+        )
+
+
 def plot(result: dict, path: Path) -> None:
+    """Test accuracy against wall time, one line per seed, the targets as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    minutes = [c["wall_s"] / 60 for c in result["curve"]]
-    ax.plot(minutes, [100 * c["test_accuracy"] for c in result["curve"]], "o-", label="speedrun_cifar, cifar-fast")
-    for target, limit in ((90, 10), (94, 60)):
-        ax.axhline(target, color="grey", lw=0.8, ls="--")
-        ax.axvline(limit, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("wall time (minutes, 2-core CPU)" if result["machine"]["gpu"] is None else "wall time (minutes)")
+    lowest = 100.0
+    for run in result["runs"]:
+        acc = [100 * c["test_accuracy"] for c in run["curve"]]
+        ax.plot([c["wall_s"] / 60 for c in run["curve"]], acc, "o-", ms=3, label=f"seed {run['seed']}")
+        lowest = min([lowest, *acc])
+    for target in result["targets"]:
+        ax.axhline(100 * target, color="grey", lw=0.8, ls="--")
+    gpu = result["machine"].get("gpu")
+    ax.set_xlabel("wall time since the command started (minutes" + (")" if gpu else ", CPU)"))
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
-    ax.set_ylim(max(0, min(100 * c["test_accuracy"] for c in result["curve"]) - 5), 100)
-    ax.set_title(f"widths {tuple(result['widths'])}, {result['config']['epochs']} epochs")
+    ax.set_ylim(max(0.0, lowest - 5), 100)
+    removed = f", without {', '.join(result['ablate'])}" if result["ablate"] else ""
+    ax.set_title(f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

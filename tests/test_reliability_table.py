@@ -493,6 +493,20 @@ CASES: list[Case] = [
         ("epochs",),
     ),
     Case("cli", "batch size not a number", lambda t, c: cli("train", "--batch-size", "many"), 2, ("--batch-size",)),
+    Case(
+        "cli",
+        "EMA and lookahead together",
+        lambda t, c: cli("train", "--ema", "0.9", "--lookahead-every", "5"),
+        2,
+        ("--ema", "--lookahead-every"),
+    ),
+    Case(
+        "cli",
+        "test-time views with 10 crops",
+        lambda t, c: cli("train", "--tta", "translate", "--eval-crops", "10"),
+        2,
+        ("--tta", "--eval-crops 1"),
+    ),
     Case("cli", "input size 8 for alexnet (needs 67)", _small_alexnet, 2, ("alexnet", "67")),
     Case(
         "cli",

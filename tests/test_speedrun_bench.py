@@ -1,4 +1,6 @@
-"""The cifar-fast recipe's pieces (whitening net, linear schedule, mirror TTA) and the bench suites' plumbing."""
+"""The cifar-fast recipe's pieces (whitening net, linear schedule, mirror TTA) and the bench suites' plumbing.
+
+The airbench pieces (lookahead, alternating flips, translate TTA, ...) are tested in test_cifar_fast_pieces.py."""
 
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ def test_speedrun_net_starts_near_identity_and_counts_its_costs():
 
 
 def test_linear_schedule_warms_up_then_decays_to_zero():
-    cfg = TrainConfig(recipe="cifar-fast").resolve()
+    # cifar-fast's shape before issue 17 (it now uses the triangle): 2 warm-up epochs of 10, then down to zero
+    cfg = TrainConfig(recipe="cifar-fast", schedule="linear", warmup_epochs=2, lr=0.75, lr_batch=0).resolve()
     s = Schedule.from_config(cfg, total_steps=100, steps_per_epoch=10)
     lrs = [s.lr_at(t) for t in range(101)]
     assert lrs[19] == pytest.approx(0.75) and max(lrs) == pytest.approx(0.75)
@@ -53,7 +56,7 @@ def test_bias_lr_scale_multiplies_the_lr_of_1d_parameters_only():
     from ilsvrc.train.optim import build_optimizer, set_lr
 
     net = create_model("speedrun_cifar", widths=(8, 16, 16))
-    cfg = TrainConfig(recipe="cifar-fast").resolve()
+    cfg = TrainConfig(recipe="cifar-fast", whiten_bias_epochs=0).resolve()  # no early-only group
     opt = build_optimizer(net, cfg, torch.device("cpu"))
     set_lr(opt, 0.5)
     weights, flat = opt.param_groups
@@ -104,3 +107,28 @@ def test_models_suite_without_data_is_a_one_line_error(capsys):
     assert main(["bench", "--suite", "models"]) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "--cifar" in err
+
+
+def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_data, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_accuracy.py"
+    spec = importlib.util.spec_from_file_location("tta_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--val-subset", "64"]
+    argv += ["--batch-size", "64", "--epochs", "2", "--seeds", "2", "--targets", "0.05", "0.99", "--threads", "1"]
+    argv += ["--ablate", "lookahead", "--ablate", "translate-tta", "--at-seconds", "1000"]
+    argv += ["--out", str(tmp_path / "runs"), "--json", str(tmp_path / "tta.json")]
+    assert bench.main(argv) == 0
+    res = json.loads((tmp_path / "tta.json").read_text())
+    assert res["seeds"] == [0, 1] and len(res["runs"]) == 2 and (tmp_path / "tta.png").is_file()
+    assert res["runs"][0]["config"]["lookahead_every"] == 0 and res["tta"] == "mirror"  # the pieces were removed
+    easy, hard = res["summary"]["targets"]["0.05"], res["summary"]["targets"]["0.99"]
+    assert easy["reached"] == 2 and hard["reached"] == 0 and hard["time_s"]["mean"] is None
+    first = res["runs"][0]["reached"]["0.05"]
+    assert first == res["runs"][0]["curve"][0] and first["wall_s"] > res["prep_s"] > 0  # the first eval above it
+    assert first["train_flops"] == 6 * res["runs"][0]["macs_per_image"] * 2 * 64  # 2 steps of 64 images
+    assert res["summary"]["accuracy_at_s"]["1000.0"]["n"] == 2

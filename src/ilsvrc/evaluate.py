@@ -85,13 +85,16 @@ def _imagenet_columns(ds: Any, path: str | Path) -> list[int] | None:
     return None if columns == list(range(1000)) else columns
 
 
-def eval_transform(ckpt: dict[str, Any], crops: int = 1):
-    """The validation transform a checkpoint was trained with (its input size, resize and statistics)."""
-    from ilsvrc.data import EvalTransform
+def eval_transform(ckpt: dict[str, Any], crops: int = 1, tta: str = "none"):
+    """The validation transform a checkpoint was trained with (its input size, resize and statistics).
 
-    return EvalTransform(
+    tta 'mirror' or 'translate': wrapped in `data.views.TTAViews` (its view_weights average the logits)."""
+    from ilsvrc.data import EvalTransform, TTAViews
+
+    base = EvalTransform(
         ckpt["input_size"], tuple(ckpt["mean"]), tuple(ckpt["std"]), crops=crops, resize=ckpt.get("eval_resize")
     )
+    return base if tta == "none" else TTAViews(base, tta)
 
 
 @torch.no_grad()
@@ -108,7 +111,7 @@ def class_probs(
     probs, labels = [], []
     for images, y in loader:
         x = transform(images.to(device))
-        probs.append(class_log_probs(model, x).exp().cpu())
+        probs.append(class_log_probs(model, x, getattr(transform, "view_weights", None)).exp().cpu())
         labels.append(y)
         if on_batch is not None:
             on_batch(len(y))
@@ -137,12 +140,14 @@ def evaluate_checkpoints(
     dataset: Any | None = None,
     progress: Callable[[int, int], None] | None = None,
     weights: str | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Score each checkpoint and, with several, their ensemble (the mean of their softmax outputs).
 
     A path may be a model name with `weights` ("torchvision"): published ImageNet weights, scored on data whose
     classes are ILSVRC wnids (the 1000, or a subset such as Imagenette's 10, whose logits alone are compared).
 
+    `tta` ('none', 'mirror', 'translate'): test-time views whose logits are averaged (with crops=1).
     `data` None: the data recorded in the first checkpoint's run (see `recorded_data`). `progress(done, total)`
     is called after every batch with the images scored so far, over all checkpoints.
     Returns {"count", "crops", "split", "data", "members": [{"checkpoint", "model", "top1_error", "top5_error",
@@ -150,8 +155,7 @@ def evaluate_checkpoints(
     """
     from ilsvrc.data import BatchLoader, load_dataset
 
-    if crops not in (1, 2, 10):
-        raise UserError(f"--crops must be 1, 2 or 10, got {crops}")
+    views = _views_per_image(crops, tta)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     recorded = dataset is None and data is None  # use the data the runs were trained on
     ds = dataset
@@ -180,8 +184,8 @@ def evaluate_checkpoints(
             ds = _align_to(ds, ckpt["classes"], path)
         if ckpt["in_chans"] != ds.images.shape[-1]:
             raise UserError(f"{path} takes {ckpt['in_chans']}-channel images; the data has {ds.images.shape[-1]}")
-        loader = BatchLoader(ds, max(1, batch_size // crops), shuffle=False)
-        probs, labels = class_probs(model, loader, eval_transform(ckpt, crops).to(dev), dev, on_batch)
+        loader = BatchLoader(ds, max(1, batch_size // views), shuffle=False)
+        probs, labels = class_probs(model, loader, eval_transform(ckpt, crops, tta).to(dev), dev, on_batch)
         if columns is not None:  # softmax over the data's classes only: renormalise their probabilities
             probs = probs[:, columns] / probs[:, columns].sum(1, keepdim=True)
         all_probs.append(probs)
@@ -197,11 +201,23 @@ def evaluate_checkpoints(
     return {
         "count": len(ds),
         "crops": crops,
+        "tta": tta,
         "split": split,
         "data": str(source),
         "members": members,
         "ensemble": ensemble,
     }
+
+
+def _views_per_image(crops: int, tta: str) -> int:
+    """Forward passes per image for --crops and --tta (one-line errors for values that do not fit together)."""
+    if crops not in (1, 2, 10):
+        raise UserError(f"--crops must be 1, 2 or 10, got {crops}")
+    if tta not in ("none", "mirror", "translate"):
+        raise UserError(f"--tta must be none, mirror or translate, got {tta!r}")
+    if tta != "none" and crops != 1:
+        raise UserError(f"--tta {tta} makes its own views; it needs --crops 1, got {crops}")
+    return crops * {"mirror": 2, "translate": 6}.get(tta, 1)
 
 
 def _load_member(path: str | Path, weights: str | None, device: torch.device):

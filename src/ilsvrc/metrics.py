@@ -47,8 +47,15 @@ def top1_error(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return 1.0 - topk_correct(scores, labels)[0].item() / max(1, labels.numel())
 
 
-def class_log_probs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Log of the softmax averaged over crops: x is (B, C, H, W) or (B, K, C, H, W) for K crops."""
+def class_log_probs(model: nn.Module, x: torch.Tensor, view_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Log of the softmax averaged over crops: x is (B, C, H, W) or (B, K, C, H, W) for K crops.
+
+    view_weights (K,): average the K views' logits with these weights instead, then take the softmax (the
+    speed runs' test-time augmentation, `data.views.TTAViews`)."""
+    if x.dim() == 5 and view_weights is not None:
+        b, k = x.shape[:2]
+        logits = model(x.flatten(0, 1)).float().view(b, k, -1)
+        return (logits * view_weights.to(logits).view(1, k, 1)).sum(1).log_softmax(-1)
     if x.dim() == 5:
         b, k = x.shape[:2]
         probs = model(x.flatten(0, 1)).float().softmax(-1).view(b, k, -1).mean(1)

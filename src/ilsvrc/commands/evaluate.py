@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="1 centre crop, 2 (centre and its mirror) or 10 crops (corners, centre and their mirrors; "
         "AlexNet/GoogLeNet/ResNet)",
     )
+    p.add_argument(
+        "--tta",
+        default="none",
+        choices=["none", "mirror", "translate"],
+        help="test-time augmentation with averaged logits (needs --crops 1): 'mirror' (image and its flip) or "
+        "'translate' (also both shifted 1 pixel up-left and down-right; the cifar-fast recipe's)",
+    )
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             args.device,
             progress=progress,
             weights=args.weights,
+            tta=args.tta,
         )
     if args.format == "json":
         print(json.dumps(res, indent=2))
@@ -62,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     rows = res["members"] + ([res["ensemble"]] if res["ensemble"] else [])
     width = max(len(r["checkpoint"]) for r in rows)
     origin = "" if args.data else " (recorded in the run's config; --data overrides)"
-    print(f"{res['split']} set of {res['data']}{origin}: {res['count']} images, {res['crops']} crop(s) per image")
+    views = f"{res['crops']} crop(s) per image" + (f", {res['tta']} test-time views" if res["tta"] != "none" else "")
+    print(f"{res['split']} set of {res['data']}{origin}: {res['count']} images, {views}")
     print(f"{'checkpoint':<{width}}  {'model':<12} {'top-1 err':>9} {'top-5 err':>9} {'loss':>7}")
     for r in rows:
         print(

@@ -12,14 +12,17 @@ from ilsvrc.data.loader import BatchLoader
 from ilsvrc.data.packed import load_packed, verify_packed
 from ilsvrc.data.packing import pack
 from ilsvrc.data.sources import FASHION_CLASSES, fetch, list_splits, load_bundled, load_dataset, read_idx
+from ilsvrc.data.views import AlternatingFlip, TTAViews
 
 __all__ = [
     "FASHION_CLASSES",
     "KINDS",
+    "AlternatingFlip",
     "ArrayDataset",
     "BatchLoader",
     "EvalTransform",
     "MultiScaleEval",
+    "TTAViews",
     "TrainAugment",
     "detect_format",
     "fetch",

@@ -252,7 +252,10 @@ class TrainAugment(nn.Module):
         return top, left, ch_p, cw_p
 
     # -------------------------------------------------------------------------------------------- forward
-    def forward(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, generator: torch.Generator, mirror: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """mirror: (B,) bool flips decided by the caller (e.g. `views.AlternatingFlip`); none drawn then."""
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"expected uint8 (B, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
         n, h, w, c = images.shape
@@ -261,9 +264,11 @@ class TrainAugment(nn.Module):
         zero_pad = self.kind == "pad-crop-flip"
         iy, wy = _axis_taps(top, hh, h, out, zero_pad)
         ix, wx = _axis_taps(left, ww, w, out, zero_pad)
-        if self.flip:
-            mirror = (torch.rand(n, generator=generator) < 0.5).numpy()[:, None, None]
-            ix, wx = np.where(mirror, ix[:, ::-1], ix), np.where(mirror, wx[:, ::-1], wx)
+        if mirror is None and self.flip:
+            mirror = (torch.rand(n, generator=generator) < 0.5).numpy()
+        if mirror is not None:
+            m = np.asarray(mirror, dtype=bool).reshape(n, 1, 1)
+            ix, wx = np.where(m, ix[:, ::-1], ix), np.where(m, wx[:, ::-1], wx)
         host = self._host
         scale = host["scale"] if host["scale"].size != 1 else np.repeat(host["scale"], c)
         shift = host["shift"] if host["shift"].size != 1 else np.repeat(host["shift"], c)

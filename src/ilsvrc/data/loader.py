@@ -45,6 +45,7 @@ class BatchLoader:
         self.epoch = 0
         self._start_batch = 0  # the batch the next iteration starts at (set by load_state_dict)
         self._batch = 0  # batches of the current epoch already yielded
+        self.last_indices = np.zeros(0, dtype=np.int64)
 
     # -------------------------------------------------------------------------------------------- indices
     def _rank_indices(self) -> np.ndarray:
@@ -109,4 +110,5 @@ class BatchLoader:
                 t = torch.from_numpy(idx).to(images.device)
                 x, y = images.index_select(0, t), labels.index_select(0, t)
             self._batch = b + 1
+            self.last_indices = idx  # dataset positions of the batch just yielded (per-image augmentation)
             yield x, y

@@ -3,9 +3,9 @@
 `train()` reads as setup -> epochs -> finish. Per optimizer step (`train_step`): a uint8 batch from the
 loader -> device -> batched augmentation (own generator) -> forward (autocast per `--precision`) -> loss
 (+ weighted auxiliary losses when the model returns several outputs) -> backward over `grad_accum`
-micro-batches -> optimizer step -> EMA. Loss and accuracy accumulate on the device and are read once per log
-interval, so no step waits for the host. Everything a checkpoint holds lives in `RunState` (train/state.py);
-the constant parts of a run (data, loaders, schedule, precision, logs) in `Run` (train/setup.py).
+micro-batches -> optimizer step -> EMA or lookahead. Loss and accuracy accumulate on the device and are read
+once per log interval, so no step waits for the host. Everything a checkpoint holds lives in `RunState`
+(train/state.py); the constant parts of a run (data, loaders, schedule, precision, logs) in `Run` (train/setup.py).
 """
 
 from __future__ import annotations
@@ -152,11 +152,15 @@ def train_step(run: Run, state: RunState, images: torch.Tensor, labels: torch.Te
     cfg = run.cfg
     images = images.to(run.device, non_blocking=True)
     labels = labels.to(run.device, non_blocking=True)
-    x = run.augment(images, state.augment_gen)
+    if run.flips is not None:  # --flip alternate: this batch's images, flipped by (image, epoch)
+        x = run.augment(images, state.augment_gen, mirror=run.flips(run.loader.last_indices, run.loader.epoch))
+    else:
+        x = run.augment(images, state.augment_gen)
     if run.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     run.lr = run.schedule.lr_at(state.step, state.val_errors)
-    set_lr(state.optimizer, run.lr)
+    early = run.schedule.early_until
+    set_lr(state.optimizer, run.lr, frozen_early=early is not None and state.step >= early)
     for i, (xb, yb) in enumerate(zip(x.chunk(cfg.grad_accum), labels.chunk(cfg.grad_accum), strict=True)):
         last_micro = i == cfg.grad_accum - 1
         sync = run.ddp.no_sync() if run.dist.enabled and not last_micro else contextlib.nullcontext()
@@ -183,6 +187,8 @@ def train_step(run: Run, state: RunState, images: torch.Tensor, labels: torch.Te
     if state.ema is not None:
         state.ema.update(state.model)
     state.step += 1
+    if state.lookahead is not None:
+        state.lookahead.update(state.model, state.step)
     run.step_times.append(time.monotonic())
     seen = labels.numel() * run.dist.world_size
     run.seg_images += seen
@@ -368,7 +374,7 @@ def _check_finite(run: Run, state: RunState) -> None:
 def _sync_buffers(run: Run, state: RunState) -> None:
     """DDP leaves each rank with its own BatchNorm running statistics; evaluate and save rank 0's."""
     if run.dist.enabled:
-        for module in (state.model, state.ema.module if state.ema is not None else None):
+        for module in (state.model, state.averaged):
             if module is not None:
                 for b in module.buffers():
                     torch.distributed.broadcast(b, 0)
@@ -409,7 +415,7 @@ def evaluate(
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
-            logp = metrics.class_log_probs(model, x)
+            logp = metrics.class_log_probs(model, x, getattr(transform, "view_weights", None))
         sums += metrics.batch_sums(logp, labels.to(device, non_blocking=True))
     distributed.all_sum(sums, dist or distributed.Dist())
     model.train(was_training)

@@ -34,6 +34,8 @@ class Schedule:
     plateau_patience: int = 5  # epochs
     plateau_drops: int = 3
     plateau_threshold: float = 0.0
+    triangle: tuple[float, float, float] = (0.2, 0.23, 0.07)  # (start fraction, peak position, end fraction)
+    early_until: int | None = None  # step from which the early-only parameter group stops training (None: never)
 
     @classmethod
     def from_config(cls, cfg: TrainConfig, total_steps: int, steps_per_epoch: int, fit: float = 1.0) -> Schedule:
@@ -53,9 +55,10 @@ class Schedule:
             if cfg.warmup_steps is not None
             else round(scaled("warmup_epochs", cfg.warmup_epochs) * spe)
         )
+        early = scaled("whiten_bias_epochs", cfg.whiten_bias_epochs) if cfg.whiten_bias_epochs else 0.0
         return cls(
             kind=cfg.schedule,
-            lr=cfg.lr,
+            lr=cfg.lr * (cfg.batch_size / cfg.lr_batch if cfg.lr_batch else 1.0),
             total_steps=total_steps,
             steps_per_epoch=spe,
             milestones=tuple(round(m * total_steps) for m in cfg.milestones),
@@ -68,6 +71,8 @@ class Schedule:
             plateau_patience=max(1, round(scaled("plateau_patience", cfg.plateau_patience))),
             plateau_drops=cfg.plateau_drops,
             plateau_threshold=cfg.plateau_threshold,
+            triangle=tuple(cfg.triangle),
+            early_until=round(early * spe) if early > 0 else None,
         )
 
     def lr_at(self, step: int, val_errors: Sequence[float] = ()) -> float:
@@ -92,6 +97,11 @@ class Schedule:
             return 0.5 * self.lr * (1 + math.cos(math.pi * t))
         if self.kind == "linear":  # with warm-up: the triangular "one-cycle" shape of the CIFAR speed runs
             return self.lr * (1 - t)
+        if self.kind == "triangle":  # airbench's: start x lr -> lr at the peak -> end x lr, straight lines
+            start, peak, end = self.triangle
+            if t <= peak:
+                return self.lr * (start + (1 - start) * t / peak)
+            return self.lr * (1 + (end - 1) * (t - peak) / (1 - peak))
         raise ValueError(f"unknown schedule {self.kind!r}")
 
 
@@ -129,27 +139,35 @@ def plateau_drops(val_errors: Sequence[float], patience: int, max_drops: int, th
 
 
 def param_groups(
-    model: nn.Module, weight_decay: float, no_wd_norm_bias: bool, bias_lr_scale: float = 1.0
+    model: nn.Module, weight_decay: float, no_wd_norm_bias: bool, bias_lr_scale: float = 1.0, early: bool = False
 ) -> list[dict]:
-    """One group, or two when 1-d parameters (norm weights, biases) are treated apart.
+    """One group, or two when 1-d parameters (norm weights, biases) are treated apart, plus an early-only group.
 
     no_wd_norm_bias: no weight decay on them. bias_lr_scale: their lr is this many times the schedule's, and
     their weight decay is divided by it, so each step shrinks them by the same fraction as the other weights.
+    early: the parameters the model lists in `early_parameters()` (speedrun_cifar: the whitening bias) go into
+    a group of their own, marked "early", that `set_lr(..., frozen_early=True)` stops.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
+    marked = list(model.early_parameters()) if early and hasattr(model, "early_parameters") else []
+    held = {id(p) for p in marked}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in held]
     if not no_wd_norm_bias and bias_lr_scale == 1.0:
-        return [{"params": params, "weight_decay": weight_decay}]
-    decay = [p for p in params if p.ndim > 1]
-    flat = [p for p in params if p.ndim <= 1]
-    flat_wd = 0.0 if no_wd_norm_bias else weight_decay / bias_lr_scale
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": flat, "weight_decay": flat_wd, "lr_scale": bias_lr_scale},
-    ]
+        groups = [{"params": params, "weight_decay": weight_decay}]
+    else:
+        flat_wd = 0.0 if no_wd_norm_bias else weight_decay / bias_lr_scale
+        groups = [
+            {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": flat_wd, "lr_scale": bias_lr_scale},
+        ]
+    if marked:  # treated as the other 1-d parameters while they train
+        scale = groups[-1].get("lr_scale", 1.0) if len(groups) > 1 else 1.0
+        groups.append({**groups[-1], "params": marked, "lr_scale": scale, "early": True})
+    return groups
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay, cfg.no_wd_norm_bias, cfg.bias_lr_scale)
+    early = bool(cfg.whiten_bias_epochs)
+    groups = param_groups(model, cfg.weight_decay, cfg.no_wd_norm_bias, cfg.bias_lr_scale, early)
     # fused kernels on CUDA; foreach (multi-tensor) on CPU. Both give the same maths as the for-loop.
     impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.optimizer == "adamw":
@@ -157,6 +175,10 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, **impl)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, lr: float, frozen_early: bool = False) -> None:
+    """The schedule's lr times each group's scale; 0 for the early-only group once it is frozen.
+
+    lr 0 under SGD leaves those parameters exactly where they are (weight decay and momentum are both multiplied
+    by it), and keeps the optimizer's groups and state the same shape for a resumed run."""
     for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+        group["lr"] = 0.0 if frozen_early and group.get("early") else lr * group.get("lr_scale", 1.0)

@@ -27,7 +27,7 @@ from ilsvrc.train.logging import Progress, RunLog
 from ilsvrc.train.optim import Schedule, build_optimizer, length_fit
 from ilsvrc.train.precision import Precision, choose_channels_last, choose_precision
 from ilsvrc.train.spec import ModelSpec, from_module
-from ilsvrc.train.state import EMA, RunState
+from ilsvrc.train.state import EMA, Lookahead, RunState
 
 # Fields that control how a run is executed, not what it computes: a resumed run takes these from the
 # caller and everything else from the checkpoint.
@@ -63,6 +63,7 @@ class Run:
     total_steps: int
     schedule: Schedule
     augment: nn.Module
+    flips: Any  # data.views.AlternatingFlip for --flip alternate, else None (TrainAugment draws its own)
     eval_tf: nn.Module
     precision: Precision
     channels_last: bool
@@ -222,9 +223,14 @@ def _load_data(cfg: TrainConfig, spec: ModelSpec, train_set: Any, val_set: Any) 
     from ilsvrc.data import detect_format, load_dataset
 
     # fixed-size sources (CIFAR, IDX, packs) keep their own size; photos are decoded at the model's resolution
-    photos = cfg.data is not None and (train_set is None or val_set is None) and detect_format(cfg.data) in (
-        "imagefolder",
-        "imagenet",
+    photos = (
+        cfg.data is not None
+        and (train_set is None or val_set is None)
+        and detect_format(cfg.data)
+        in (
+            "imagefolder",
+            "imagenet",
+        )
     )
     size = decode_side(cfg, spec) if photos else None
     if train_set is None:
@@ -280,7 +286,8 @@ def _loaders(cfg: TrainConfig, dist: distributed.Dist, train_set: Any, val_set: 
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise UserError(f"batch size {cfg.batch_size} is larger than the training set ({len(train_set)} images)")
-    eval_batch = max(rank_batch, 64) if cfg.eval_crops == 1 else max(8, rank_batch // cfg.eval_crops)
+    views = cfg.eval_crops * {"mirror": 2, "translate": 6}.get(cfg.tta, 1)  # forward passes per test image
+    eval_batch = max(rank_batch, 64) if views == 1 else max(8, rank_batch // views)
     val_loader = BatchLoader(val_set, eval_batch, shuffle=False, rank=dist.rank, world_size=dist.world_size)
     if cfg.max_steps is not None:
         total_steps = max(1, round(cfg.max_steps * cfg.budget)) if cfg.max_steps > 0 else 0
@@ -290,7 +297,7 @@ def _loaders(cfg: TrainConfig, dist: distributed.Dist, train_set: Any, val_set: 
 
 
 def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | None, augment_kind: str) -> tuple:
-    from ilsvrc.data import EvalTransform, TrainAugment
+    from ilsvrc.data import EvalTransform, TrainAugment, TTAViews
 
     mean, std = tuple(train_set.mean), tuple(train_set.std)
     meta = getattr(train_set, "meta", {}) or {}
@@ -303,12 +310,14 @@ def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | 
         scale=tuple(cfg.scale),
         ratio=tuple(cfg.ratio),
         jitter=tuple(cfg.jitter),
-        flip=cfg.flip,
+        flip=cfg.flip == "random",  # 'alternate': the engine passes each batch's flips (data.views)
         pca_std=cfg.pca_std if "pca_eigval" in meta else 0.0,
         pca_eigval=meta.get("pca_eigval"),
         pca_eigvec=meta.get("pca_eigvec"),
     )
     eval_tf = EvalTransform(size, mean, std, crops=cfg.eval_crops, resize=eval_resize)
+    if cfg.tta != "none":
+        eval_tf = TTAViews(eval_tf, cfg.tta)
     return augment, eval_tf, EvalTransform(size, mean, std, resize=eval_resize)
 
 
@@ -421,16 +430,7 @@ def prepare_run(
     cfg, raw, precision, (channels_last, cl_reason), facts = _network(
         cfg, spec, train_set, device, resume is None, (size, eval_resize, init_tf), data_fp
     )
-    state = RunState(
-        model=raw,
-        optimizer=build_optimizer(raw, cfg, device),
-        loader=loader,
-        augment_gen=gen,
-        facts=facts,
-        ema=EMA(raw, cfg.ema) if cfg.ema > 0 else None,
-        scaler=precision.scaler(),
-        epoch_acc=torch.zeros(3, device=device),
-    )
+    state = _fresh_state(cfg, raw, loader, gen, facts, precision, total_steps, device)
     if resume is not None:
         state.load_state_dict(resume, dist, out / "checkpoints" / "last.pt")
     else:
@@ -454,6 +454,7 @@ def prepare_run(
         total_steps=total_steps,
         schedule=Schedule.from_config(cfg, total_steps, steps_per_epoch, length_fit(cfg, total_steps, steps_per_epoch)),
         augment=augment,
+        flips=_flips(cfg, train_set),
         eval_tf=eval_tf,
         precision=precision,
         channels_last=channels_last,
@@ -472,6 +473,37 @@ def prepare_run(
         else f"resuming {out} at step {state.step}/{total_steps} ({_speed_words(run)})"
     )
     return run, state
+
+
+def _fresh_state(
+    cfg: TrainConfig,
+    raw: nn.Module,
+    loader: Any,
+    gen: torch.Generator,
+    facts: dict[str, Any],
+    precision: Precision,
+    total_steps: int,
+    device: torch.device,
+) -> RunState:
+    """The state at step 0: optimizer, averaged copy (EMA or lookahead), grad scaler, zeroed epoch sums."""
+    lookahead = Lookahead(raw, cfg.lookahead_every, cfg.lookahead_decay, total_steps) if cfg.lookahead_every else None
+    return RunState(
+        model=raw,
+        optimizer=build_optimizer(raw, cfg, device),
+        loader=loader,
+        augment_gen=gen,
+        facts=facts,
+        ema=EMA(raw, cfg.ema) if cfg.ema > 0 else None,
+        lookahead=lookahead,
+        scaler=precision.scaler(),
+        epoch_acc=torch.zeros(3, device=device),
+    )
+
+
+def _flips(cfg: TrainConfig, train_set: Any) -> Any:
+    from ilsvrc.data import AlternatingFlip
+
+    return AlternatingFlip(len(train_set), cfg.seed) if cfg.flip == "alternate" and cfg.augment != "none" else None
 
 
 def _speed_words(run: Run) -> str:

@@ -1,9 +1,10 @@
 """Everything a run changes as it trains, and the checkpoint format: the one place its keys are written or read.
 
 `RunState.state_dict()` is what `checkpoints/last.pt` holds; `load_state_dict()` puts it back, so a resumed run
-continues bit for bit where the saved one stopped (weights, EMA, optimizer, grad scaler, every RNG, the loader's
-position, the running epoch sums, history and timers). `facts` are the run's constants that evaluation and
-export read from a checkpoint (config, classes, data statistics, input size, the analysis fingerprint).
+continues bit for bit where the saved one stopped (weights, EMA or lookahead slow weights, optimizer, grad
+scaler, every RNG, the loader's position, the running epoch sums, history and timers). `facts` are the run's
+constants that evaluation and export read from a checkpoint (config, classes, data statistics, input size, the
+analysis fingerprint).
 """
 
 from __future__ import annotations
@@ -62,6 +63,44 @@ class EMA:
             b_ema.copy_(b)
 
 
+class Lookahead:
+    """Lookahead (Zhang et al. 2019) as Jordan's airbench94 schedules it: slow weights that the trained ones
+    return to every `every` steps.
+
+    At step s (a multiple of `every`, counted after the step) the slow copy moves toward the trained network,
+    slow <- rate x slow + (1 - rate) x fast with rate = decay^every x (s / total)^3, and the trained network is
+    reset to it. The rate is 0 early on (a pure copy: no averaging while the weights move fast) and grows to
+    decay^every at the end. Every floating-point tensor of the state dict is averaged, BatchNorm running
+    statistics included; integer counters are left alone. Evaluation uses the slow copy, i.e. what the trained
+    network would be reset to at its next pull.
+    """
+
+    def __init__(self, model: nn.Module, every: int, decay: float, total_steps: int) -> None:
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.every, self.decay, self.total = int(every), float(decay), max(1, int(total_steps))
+
+    def rate(self, step: int) -> float:
+        """The fraction of the slow weights a pull at `step` keeps."""
+        return self.decay**self.every * min(1.0, step / self.total) ** 3
+
+    @staticmethod
+    def _floats(module: nn.Module) -> list[torch.Tensor]:
+        return [t for t in module.state_dict().values() if t.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> bool:
+        """The pull at `step` when it is due (True), else nothing."""
+        if step % self.every:
+            return False
+        slow, fast = self._floats(self.module), self._floats(model)
+        torch._foreach_lerp_(slow, fast, 1.0 - self.rate(step))
+        for f, s in zip(fast, slow, strict=True):  # a few dozen tensors every few steps: a loop is cheap
+            f.copy_(s)
+        return True
+
+
 @dataclass
 class RunState:
     """The mutable state of one run (per process) plus the constants every checkpoint carries."""
@@ -72,6 +111,7 @@ class RunState:
     augment_gen: torch.Generator
     facts: dict[str, Any]
     ema: EMA | None = None
+    lookahead: Lookahead | None = None  # never together with ema (config validation)
     scaler: torch.amp.GradScaler | None = None
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -83,9 +123,16 @@ class RunState:
     epoch_acc: torch.Tensor | None = None  # [loss sum, top-1 correct, count] since the epoch began, on device
 
     @property
+    def averaged(self) -> nn.Module | None:
+        """The averaged copy (EMA or lookahead's slow weights), saved under the checkpoint's "ema" key; else None."""
+        if self.ema is not None:
+            return self.ema.module
+        return self.lookahead.module if self.lookahead is not None else None
+
+    @property
     def eval_model(self) -> nn.Module:
-        """The weights evaluation and the result use: the EMA's when EMA is on."""
-        return self.ema.module if self.ema is not None else self.model
+        """The weights evaluation and the result use: the averaged copy when EMA or lookahead is on."""
+        return self.averaged if self.averaged is not None else self.model
 
     def state_dict(self, dist: distributed.Dist, wall_s: float, epoch: float, schedule: dict[str, Any]) -> dict:
         """The checkpoint (collective under DDP: every rank's RNG state is gathered, so every rank must call)."""
@@ -101,7 +148,7 @@ class RunState:
             "step": self.step,
             "epoch": epoch,
             "model": self.model.state_dict(),
-            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "ema": self.averaged.state_dict() if self.averaged is not None else None,
             "ema_updates": self.ema.updates if self.ema is not None else 0,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -121,10 +168,11 @@ class RunState:
         try:
             load_state_dict_checked(self.model, ckpt["model"], path)
             self.optimizer.load_state_dict(ckpt["optimizer"])
-            if self.ema is not None:
+            if self.averaged is not None:
                 if ckpt.get("ema") is None:
-                    raise UserError(f"{path} holds no EMA weights but the run uses EMA")
-                self.ema.module.load_state_dict(ckpt["ema"])
+                    raise UserError(f"{path} holds no averaged (EMA or lookahead) weights but the run uses them")
+                self.averaged.load_state_dict(ckpt["ema"])
+            if self.ema is not None:
                 self.ema.updates = int(ckpt["ema_updates"])
             if self.scaler is not None and ckpt.get("scaler"):
                 self.scaler.load_state_dict(ckpt["scaler"])
@@ -150,7 +198,7 @@ class RunState:
             **self.facts,
             "step": self.step,
             "model": self.model.state_dict(),
-            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "ema": self.averaged.state_dict() if self.averaged is not None else None,
             "history": self.history,
             "best_top1": self.best_top1,
         }
