@@ -34,6 +34,7 @@ import torch
 
 from ilsvrc.data.decode import MAX_PIXELS, DecodeError
 from ilsvrc.data.packed import file_sha256, write_text_atomic
+from ilsvrc.data.resample import center_square, resize_shorter
 from ilsvrc.errors import UserError
 
 FORMAT_NAME = "ilsvrc-packed"
@@ -55,28 +56,24 @@ def encode_image(path: str | Path, max_side: int, quality: int) -> tuple[bytes, 
             if w * h > MAX_PIXELS:
                 raise DecodeError(f"{w}x{h} pixels exceeds the decompression-bomb limit of {MAX_PIXELS}")
             scale = min(1.0, max_side / min(w, h))
-            target = (max(1, round(w * scale)), max(1, round(h * scale)))
             # An RGB JPEG that needs neither shrinking nor rotation is stored as it is: no second lossy encode.
             keep = img.format == "JPEG" and img.mode == "RGB" and scale == 1.0 and img.getexif().get(0x0112, 1) == 1
-            if img.format == "JPEG":
-                img.draft("RGB", target)  # let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers it
+            if img.format == "JPEG":  # let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers it
+                img.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
             img = ImageOps.exif_transpose(img).convert("RGB")  # also forces the decode: truncated files fail here
+            pixels = np.asarray(img, dtype=np.uint8)
             if keep:
-                return Path(path).read_bytes(), np.asarray(img, dtype=np.uint8)
-            if img.size != target and scale < 1.0:
-                img = img.resize(_oriented(target, img.size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+                return Path(path).read_bytes(), pixels
+            if scale < 1.0:  # the one decode-time resampler (resample.py), as every reader of the pack uses
+                chw = resize_shorter(torch.from_numpy(pixels.copy()).permute(2, 0, 1), min(max_side, *pixels.shape[:2]))
+                pixels = np.ascontiguousarray(chw.permute(1, 2, 0).numpy())
             buffer = io.BytesIO()
-            img.save(buffer, format="JPEG", quality=quality)
-            return buffer.getvalue(), np.asarray(img, dtype=np.uint8)
+            Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+            return buffer.getvalue(), pixels
     except DecodeError:
         raise
     except Exception as err:  # Pillow raises many types for bad files (OSError, SyntaxError, ValueError, ...)
         raise DecodeError(f"{type(err).__name__}: {err}".strip()) from None
-
-
-def _oriented(target: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
-    """`target` (w, h) swapped when EXIF rotation turned the image by 90 degrees."""
-    return target if (target[0] >= target[1]) == (size[0] >= size[1]) else (target[1], target[0])
 
 
 def _atomic_json(path: Path, data: dict) -> None:
@@ -282,16 +279,17 @@ class JpegPack:
             return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
         return list(self.pool.map(lambda d: decode_jpeg(d, mode=ImageReadMode.RGB), data))
 
-    def take(self, indices: Sequence[int], size: int) -> torch.Tensor:
-        """uint8 (B, size, size, 3): each image's shorter side resized to `size`, then the centred square."""
-        from torchvision.transforms.v2 import functional as F
+    def take(self, indices: Sequence[int], size: int, device: str | torch.device = "cpu") -> torch.Tensor:
+        """uint8 (B, size, size, 3) on `device`: each image's shorter side resized to `size`, then the centred square.
 
-        def square(img: torch.Tensor) -> torch.Tensor:
-            img = F.resize(img, size, antialias=True)
-            return F.center_crop(img, [size, size])
-
-        images = self.decode(indices)
-        return torch.stack(list(self.pool.map(square, images))).permute(0, 2, 3, 1).contiguous()
+        resample.center_square, the resampler image trees and raw packs are decoded with.
+        """
+        images = self.decode(indices, device)
+        if torch.device(device).type == "cuda":  # small kernels per image; the GPU queues them
+            squares = [center_square(img, size) for img in images]
+        else:
+            squares = list(self.pool.map(lambda img: center_square(img, size), images))
+        return torch.stack(squares).permute(0, 2, 3, 1).contiguous()
 
     def random_resized_crops(
         self,
@@ -300,25 +298,37 @@ class JpegPack:
         generator: torch.Generator,
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip: bool = True,
+        device: str | torch.device = "cpu",
     ) -> torch.Tensor:
-        """uint8 (B, size, size, 3): Inception crops drawn from each whole stored image, then random flips.
+        """uint8 (B, size, size, 3) on `device`: Inception crops drawn from each whole stored image, random flips.
 
-        The windows are drawn in the calling thread from `generator` (reproducible); the resampling runs in
-        the pool. Follow with `TrainAugment("none", size, ...)` (or any normalisation) to get float batches.
+        The boxes (augment.random_resized_crop_boxes) and flips are drawn in the calling thread from `generator`
+        (reproducible); the resampling (augment.resample_windows, the raw path's resampler) runs in the pool on
+        the CPU, on the GPU after one batched nvJPEG decode. Follow with `TrainAugment("none", size, ...)` (or
+        any normalisation) to get float batches.
         """
-        from torchvision.transforms.v2 import functional as F
+        from ilsvrc.data.augment import random_resized_crop_boxes
 
-        from ilsvrc.data.augment import TrainAugment
+        images = self.decode(indices, device)
+        boxes = [random_resized_crop_boxes(1, img.shape[1], img.shape[2], generator, scale, ratio) for img in images]
+        flips = (torch.rand(len(images), generator=generator) < 0.5).numpy() & flip
+        jobs = list(zip(images, boxes, flips, strict=True))
+        if torch.device(device).type == "cuda":
+            crops = [_crop(job, size) for job in jobs]
+        else:
+            crops = list(self.pool.map(lambda job: _crop(job, size), jobs))
+        return torch.stack(crops)
 
-        windows = TrainAugment("random-resized-crop", size, (0.0,) * 3, (1.0,) * 3, scale=scale, ratio=ratio)
-        images = self.decode(indices)
-        boxes = [windows._rrc_windows(1, img.shape[1], img.shape[2], generator) for img in images]
-        flips = (torch.rand(len(images), generator=generator) < 0.5).tolist()
 
-        def crop(job) -> torch.Tensor:
-            img, (top, left, h, w), flip = job
-            out = F.resized_crop(img, int(top[0]), int(left[0]), int(h[0]), int(w[0]), [size, size], antialias=True)
-            return out.flip(-1) if flip else out
+_UNIT = (np.ones(3, np.float32), np.zeros((1, 3), np.float32))  # resample_windows' scale, shift: pixel values kept
 
-        crops = list(self.pool.map(crop, zip(images, boxes, flips, strict=True)))
-        return torch.stack(crops).permute(0, 2, 3, 1).contiguous()
+
+def _crop(job: tuple[torch.Tensor, tuple, bool], size: int) -> torch.Tensor:
+    """One (image uint8 (3, H, W), box, flip) -> uint8 (size, size, 3), resampled by augment.resample_windows."""
+    from ilsvrc.data.augment import resample_windows
+
+    img, box, flip = job
+    hwc = img.permute(1, 2, 0)[None]  # (1, H, W, 3): the layout the resampler reads
+    out = resample_windows(hwc, box, size, mirror=np.array([flip]), scale=_UNIT[0], shift=_UNIT[1], backend="auto")
+    return out[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)  # tent weights sum to 1: 0..255 kept
