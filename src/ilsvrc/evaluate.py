@@ -171,6 +171,8 @@ def evaluate_checkpoints(
         if ds is None:
             data = recorded_data(ckpt, path) if recorded else data
             ds = load_dataset(data, split, size=tree_side(data, ckpt))
+            if hasattr(ds, "with_side"):  # a JPEG pack: decoded at the side training evaluated at
+                ds = ds.with_side(int(ckpt.get("eval_resize") or ckpt["input_size"]))
         if classes is None:
             classes = ckpt["classes"]
         elif ckpt["classes"] != classes:

@@ -518,6 +518,8 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
 
 def _sized(ds: ArrayDataset, size: int | None) -> ArrayDataset:
     """ds itself, or resized when a size other than its own was asked for (fixed-size sources)."""
+    if hasattr(ds, "with_side"):  # a JPEG pack: decoded at `size` batch by batch, nothing resized up front
+        return ds.with_side(size)
     if size is None or (size == ds.image_size[0] and size == ds.image_size[1]):
         return ds
     return resize_dataset(ds, int(size))
