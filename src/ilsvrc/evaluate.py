@@ -148,7 +148,7 @@ def evaluate_checkpoints(
     Returns {"count", "crops", "split", "data", "members": [{"checkpoint", "model", "top1_error", "top5_error",
     "loss"}], "ensemble": {...} or None}.
     """
-    from ilsvrc.data import BatchLoader, load_dataset
+    from ilsvrc.data import BatchLoader
 
     if crops not in (1, 2, 10):
         raise UserError(f"--crops must be 1, 2 or 10, got {crops}")
@@ -170,9 +170,7 @@ def evaluate_checkpoints(
             raise UserError(f"{path} was trained on other data than {paths[0]} ({data or 'bundled'}); give --data")
         if ds is None:
             data = recorded_data(ckpt, path) if recorded else data
-            ds = load_dataset(data, split, size=tree_side(data, ckpt))
-            if hasattr(ds, "with_side"):  # a JPEG pack: decoded at the side training evaluated at
-                ds = ds.with_side(int(ckpt.get("eval_resize") or ckpt["input_size"]))
+            ds = _eval_data(data, split, ckpt, dev)
         if classes is None:
             classes = ckpt["classes"]
         elif ckpt["classes"] != classes:
@@ -204,6 +202,19 @@ def evaluate_checkpoints(
         "members": members,
         "ensemble": ensemble,
     }
+
+
+def _eval_data(data: str | None, split: str, ckpt: dict[str, Any], dev: torch.device) -> Any:
+    """The split to score: photo folders decoded at the checkpoint's side; a JPEG pack decodes each batch on `dev`
+    at the side training evaluated at (shorter side resized, centre square)."""
+    from dataclasses import replace
+
+    from ilsvrc.data import load_dataset
+
+    ds = load_dataset(data, split, size=tree_side(data, ckpt))
+    if hasattr(ds, "with_side"):
+        ds = replace(ds.with_side(int(ckpt.get("eval_resize") or ckpt["input_size"])), device=dev)
+    return ds
 
 
 def _load_member(path: str | Path, weights: str | None, device: torch.device):

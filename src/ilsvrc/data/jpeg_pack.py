@@ -2,8 +2,9 @@
 
 The raw packed format stores decoded uint8 squares, which is fastest for small data but costs S*S*3 bytes per
 image: ImageNet-1k at 256 px would be 252 GB. This format stores each image re-encoded as a JPEG whose shorter
-side is at most `max_side` (never upscaled), the approach FFCV takes; ImageNet-1k at 256 px, quality 90, is about
-20-30 KB per image, 25-40 GB in all. A folder holds
+side is at most `max_side` (never upscaled), the approach FFCV takes; ImageNet-1k at 256 px, quality 90, should be
+about 25 KB per image, 32 GB in all (0.288 bytes a pixel measured on Imagenette; the README has the sums). A
+folder holds
 
   meta.json          {"format": "ilsvrc-packed", "version": 2, "payload": "jpeg", "split", "count", "max_side",
                       "quality", "classes", "mean", "std", "shards": [{"name", "bytes", "sha256"}], "skipped"};
@@ -13,10 +14,10 @@ side is at most `max_side` (never upscaled), the approach FFCV takes; ImageNet-1
   shard-00000.jpgs   the JPEG files of about SHARD_BYTES, back to back
   skipped.txt        files that could not be decoded, "path<TAB>reason" a line
 
-Packing runs in chunks of CHUNK images over a thread pool (Pillow releases the GIL while it decodes, resizes and
-encodes); `pack-state.json` records the finished chunks and shard lengths, so an interrupted pack resumes and ends
-byte-identical. Reading decodes with torchvision.io.decode_jpeg: on the CPU over a thread pool, on CUDA as one
-batched nvJPEG call per batch.
+Packing runs in chunks of CHUNK images over a thread pool (Pillow decodes and encodes, resample.py resizes; both
+release the GIL); `pack-state.json` records the finished chunks and shard lengths, so an interrupted pack resumes
+and ends byte-identical. Reading decodes with torchvision.io.decode_jpeg: on the CPU over a thread pool, on CUDA as one
+batched nvJPEG call per batch. Training and evaluation read a pack through jpeg_dataset.JpegDataset.
 """
 
 from __future__ import annotations
