@@ -787,6 +787,16 @@ def _packed_file(name: str, write: Callable[[Path], object]) -> Callable[[Path, 
     return run
 
 
+def _jpeg_packed_edit(edit: Callable[[dict], object]) -> Callable[[Path, dict], Outcome]:
+    def run(t: Path, c: dict) -> Outcome:
+        from ilsvrc.data.packing import pack_jpeg_tree
+
+        pack_jpeg_tree(image_tree(t / "tree"), t / "jpeg", size=8, progress=False)
+        return api(lambda: _load(H.packed_meta_edit(t / "jpeg", edit)))
+
+    return run
+
+
 def _idx(images: bytes, gz: bool = False) -> Callable[[Path, dict], Outcome]:
     return lambda t, c: api(lambda: _load(H.idx_folder(t / "idx", images, gz)))
 
@@ -1163,6 +1173,10 @@ CASES += [
          ("eval_resize",), G_BOUND),
     Case("packed", "meta.json mean 123.7 (0-255 scale, not [0, 1])", _packed_edit(lambda m: m.update(mean=[123.7] * 3)),
          2, ("mean",), G_SILENT),
+    Case("packed", "JPEG pack meta.json naming a shard outside its folder",
+         _jpeg_packed_edit(lambda m: m.update(shards=[{"name": "../../etc/passwd", "sha256": "0"}])), 2, ("shards",)),
+    Case("packed", "meta.json payload 'webp' (one this version does not read)",
+         _packed_edit(lambda m: m.update(payload="webp")), 2, ("payload 'webp'",)),
     Case("idx", "IDX images with 2 channels", _idx(H.idx_header(3, 6, 6, 2, data=bytes(216))), 2, ("channels",)),
     Case(CK, "`config.model_options` {'num_classes': 5}",
          _ckpt(lambda k: k["config"].update(model_options={"num_classes": 5})), 2, ("model_options", "num_classes")),

@@ -4,7 +4,8 @@ Every training augmentation here is one resampling of an axis-aligned source win
 mirror flag) is drawn per image from the caller's CPU generator, turned into two bilinear taps per output row and
 per output column, and applied to the whole batch at once (gathers + lerps), fused with normalisation and PCA
 lighting. So the CIFAR recipe, Inception's random-resized-crop and VGG's scale jittering differ only in how the
-windows are drawn.
+windows are drawn. `resample_windows` (that resampling) and `random_resized_crop_boxes` (Inception's windows) are
+public: JPEG packs crop each variable-size stored image with the same two (jpeg_pack.py).
 """
 
 from __future__ import annotations
