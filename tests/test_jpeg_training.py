@@ -140,3 +140,13 @@ def test_refused_jpeg_packs_say_one_line(tmp_path):
     with pytest.raises(UserError, match="a raw split beside a JPEG-payload train split") as err:
         load_dataset(pack, "val")
     assert "\n" not in str(err.value)
+
+
+def test_a_one_colour_jpeg_pack_loads_with_a_floor_std(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / "tree" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(tmp_path / "tree" / c / f"{i}.png")
+    assert main(["pack", str(tmp_path / "tree"), str(tmp_path / "p"), "--payload", "jpeg", "--quiet"]) == 0
+    ds = load_dataset(tmp_path / "p", "train")  # std 0 would be refused as malformed: it is floored as raw packs do
+    assert len(ds) == 4 and min(ds.std) == pytest.approx(1e-6)

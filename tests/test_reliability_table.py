@@ -1173,10 +1173,6 @@ CASES += [
          ("eval_resize",), G_BOUND),
     Case("packed", "meta.json mean 123.7 (0-255 scale, not [0, 1])", _packed_edit(lambda m: m.update(mean=[123.7] * 3)),
          2, ("mean",), G_SILENT),
-    Case("packed", "JPEG pack meta.json naming a shard outside its folder",
-         _jpeg_packed_edit(lambda m: m.update(shards=[{"name": "../../etc/passwd", "sha256": "0"}])), 2, ("shards",)),
-    Case("packed", "meta.json payload 'webp' (one this version does not read)",
-         _packed_edit(lambda m: m.update(payload="webp")), 2, ("payload 'webp'",)),
     Case("idx", "IDX images with 2 channels", _idx(H.idx_header(3, 6, 6, 2, data=bytes(216))), 2, ("channels",)),
     Case(CK, "`config.model_options` {'num_classes': 5}",
          _ckpt(lambda k: k["config"].update(model_options={"num_classes": 5})), 2, ("model_options", "num_classes")),
@@ -1189,6 +1185,10 @@ CASES += [
     Case("cifar", "CIFAR-100 `train` file a FIFO", _cifar100_fifo, 2, ("train", "FIFO"), G_BOUND),
     Case(CK, "`scaler` {'scale': [1, 2]} (`train --resume`)", _ckpt(_set("scaler", {"scale": [1, 2]}), cmd="resume"),
          2, ("scaler",)),
+    Case("packed", "JPEG pack meta.json naming a shard outside its folder",
+         _jpeg_packed_edit(lambda m: m.update(shards=[{"name": "../../etc/passwd", "sha256": "0"}])), 2, ("shards",)),
+    Case("packed", "meta.json payload 'webp' (one this version does not read)",
+         _packed_edit(lambda m: m.update(payload="webp")), 2, ("payload 'webp'",)),
 ]
 # fmt: on
 

@@ -207,7 +207,7 @@ def _finish(
     np.save(out / "sizes.npy", np.stack([rows["h"], rows["w"]], axis=1).astype(np.int32))
     n, total, squares = writer.sums
     mean = total / n
-    std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
+    std = np.sqrt(np.maximum(squares / n - mean * mean, 1e-12))  # as pixel_stats: a one-colour set gets 1e-6, not 0
     shards = [
         {"name": writer.shard_path(k).name, "bytes": b, "sha256": file_sha256(writer.shard_path(k))}
         for k, b in enumerate(writer.state["shard_bytes"])
