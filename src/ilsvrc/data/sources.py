@@ -498,6 +498,7 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
     """Any supported source as an ArrayDataset; `size` resizes variable-size sources (shorter side, centre crop).
 
     source None -> the bundled Fashion-MNIST set. Split names: "train", "val" ("test" is an alias of val).
+    A JPEG-payload pack gives a jpeg_dataset.JpegDataset (same attributes, decoded a batch at a time at `size`).
     """
     if split not in SPLIT_ALIASES:
         raise UserError(f"unknown split {split!r}; use train or val (test is an alias of val)")
