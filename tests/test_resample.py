@@ -70,3 +70,21 @@ def test_resampling_a_whole_image_at_its_own_size_is_exact(backend):
     assert torch.equal(out, x.permute(0, 3, 1, 2).float())
     flipped = resample_windows(x, box, 20, mirror=np.array([True]), scale=np.ones(3), shift=np.zeros((1, 3)))
     assert torch.equal(flipped, x.permute(0, 3, 1, 2).flip(-1).float())
+
+
+def test_crops_of_mixed_sizes_are_the_same_batched_by_shape_or_one_by_one():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ilsvrc.data.crops import crop_images
+
+    shapes = [(30, 40), (40, 30), (30, 40), (25, 25), (40, 30)]  # two shapes repeat: batches of 2, 2 and 1
+    images = [torch.from_numpy(_gradient(h, w)).permute(2, 0, 1) for h, w in shapes]  # (3, H, W) views, as decoded
+    g = torch.Generator().manual_seed(1)
+    boxes = [random_resized_crop_boxes(1, h, w, g) for h, w in shapes]
+    mirror = np.array([True, False, False, True, False])
+    one_by_one = crop_images(images, boxes, mirror, 16, by_shape=False)
+    with ThreadPoolExecutor(2) as pool:
+        assert torch.equal(crop_images(images, boxes, mirror, 16, pool, by_shape=True), one_by_one)
+    assert one_by_one.shape == (5, 16, 16, 3) and one_by_one.dtype == torch.uint8 and one_by_one.is_contiguous()
+    # image 3 is mirrored: its red ramp (rising left to right in the source) falls across the crop
+    assert one_by_one[3, 8, 0, 0] > one_by_one[3, 8, -1, 0] and one_by_one[2, 8, 0, 0] < one_by_one[2, 8, -1, 0]

@@ -305,31 +305,15 @@ class JpegPack:
         """uint8 (B, size, size, 3) on `device`: Inception crops drawn from each whole stored image, random flips.
 
         The boxes (augment.random_resized_crop_boxes) and flips are drawn in the calling thread from `generator`
-        (reproducible); the resampling (augment.resample_windows, the raw path's resampler) runs in the pool on
-        the CPU, on the GPU after one batched nvJPEG decode. Follow with `TrainAugment("none", size, ...)` (or
-        any normalisation) to get float batches.
+        (reproducible); the resampling (crops.crop_images: augment.resample_windows, the raw path's resampler, one
+        call per image shape) runs in the pool on the CPU, on the GPU after one batched nvJPEG decode. Follow
+        with `TrainAugment("none", size, ...)` (or any normalisation) to get float batches.
         """
         from ilsvrc.data.augment import random_resized_crop_boxes
+        from ilsvrc.data.crops import crop_images
 
         images = self.decode(indices, device)
         boxes = [random_resized_crop_boxes(1, img.shape[1], img.shape[2], generator, scale, ratio) for img in images]
         flips = (torch.rand(len(images), generator=generator) < 0.5).numpy() & flip
-        jobs = list(zip(images, boxes, flips, strict=True))
-        if torch.device(device).type == "cuda":
-            crops = [_crop(job, size) for job in jobs]
-        else:
-            crops = list(self.pool.map(lambda job: _crop(job, size), jobs))
-        return torch.stack(crops)
-
-
-_UNIT = (np.ones(3, np.float32), np.zeros((1, 3), np.float32))  # resample_windows' scale, shift: pixel values kept
-
-
-def _crop(job: tuple[torch.Tensor, tuple, bool], size: int) -> torch.Tensor:
-    """One (image uint8 (3, H, W), box, flip) -> uint8 (size, size, 3), resampled by augment.resample_windows."""
-    from ilsvrc.data.augment import resample_windows
-
-    img, box, flip = job
-    hwc = img.permute(1, 2, 0)[None]  # (1, H, W, 3): the layout the resampler reads
-    out = resample_windows(hwc, box, size, mirror=np.array([flip]), scale=_UNIT[0], shift=_UNIT[1], backend="auto")
-    return out[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)  # tent weights sum to 1: 0..255 kept
+        cpu = torch.device(device).type == "cpu"
+        return crop_images(images, boxes, flips, size, self.pool if cpu else None)
