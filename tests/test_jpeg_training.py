@@ -150,3 +150,15 @@ def test_a_one_colour_jpeg_pack_loads_with_a_floor_std(tmp_path):
     assert main(["pack", str(tmp_path / "tree"), str(tmp_path / "p"), "--payload", "jpeg", "--quiet"]) == 0
     ds = load_dataset(tmp_path / "p", "train")  # std 0 would be refused as malformed: it is floored as raw packs do
     assert len(ds) == 4 and min(ds.std) == pytest.approx(1e-6)
+
+
+def test_verify_packed_checks_a_jpeg_packs_shards(tmp_path):
+    from ilsvrc.data import verify_packed
+
+    folder = _jpeg_pack(tmp_path) / "train"
+    assert verify_packed(folder) == []
+    shard = folder / "shard-00000.jpgs"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert verify_packed(folder) == ["shard-00000.jpgs"]
