@@ -27,7 +27,12 @@ folder=${FOLDER:-../shared/data/imagenette224/train}
 if [ -d "$cifar" ] && [ -d "$folder" ]; then
   step ilsvrc bench --suite models --device cuda --amp --cifar "$cifar" --data "$folder" --repeats 2 \
     --json "$out/gpu-models.json"
-  step python benchmarks/jpeg_decode.py --data "$folder" --json "$out/gpu-jpeg-decode.json"   # nvJPEG vs CPU
+  step python benchmarks/jpeg_decode.py --data "$folder" --seconds 5 --json "$out/gpu-jpeg-decode.json"  # nvJPEG vs CPU
+  # training and evaluation read a JPEG pack with nvJPEG + GPU crops (jpeg_dataset.py): a short run, then evaluate
+  step ilsvrc pack "$(dirname "$folder")" "$out/gpu-jpeg-pack" --payload jpeg --quiet
+  step ilsvrc train resnet18 --data "$out/gpu-jpeg-pack" --device cuda --amp --max-steps 40 --batch-size 128 \
+    --no-progress --out "$out/gpu-jpeg-run"
+  step ilsvrc evaluate "$out/gpu-jpeg-run" --data "$out/gpu-jpeg-pack" --device cuda --format json
 else
   echo "no CIFAR-10 / ImageFolder data beside the checkout: models suite skipped"
 fi

@@ -34,17 +34,13 @@ def images_per_s(step, n_images: int, batch: int, seconds: float) -> float:
 
 
 def measure(pack: JpegPack, device: str, size: int, batch: int, seconds: float) -> dict:
-    from torchvision.transforms.v2 import functional as F
-
     g = torch.Generator().manual_seed(0)
 
     def decode(idx):
         return pack.decode(idx, device=device)
 
-    def decode_crop(idx):
-        if device == "cpu":
-            return pack.random_resized_crops(idx, size, g)
-        return torch.stack([F.resize(img, [size, size], antialias=True) for img in pack.decode(idx, device=device)])
+    def decode_crop(idx):  # what training on a JPEG pack runs per batch (jpeg_dataset.JpegDataset.read_batch)
+        return pack.random_resized_crops(idx, size, g, device=device)
 
     return {
         "device": device,

@@ -126,7 +126,7 @@ def test_random_resized_crops_are_seeded_and_come_from_the_whole_image(tmp_path)
     assert len({int(c[:, 0].float().mean()) // 8 for c in first}) > 2
 
 
-def test_pack_command_writes_both_splits_as_jpeg_and_train_refuses_it_in_one_line(tmp_path, capsys):
+def test_pack_command_writes_both_splits_as_jpeg_and_load_dataset_reads_them(tmp_path, capsys):
     from ilsvrc.cli import main
     from ilsvrc.data import load_dataset
 
@@ -142,5 +142,6 @@ def test_pack_command_writes_both_splits_as_jpeg_and_train_refuses_it_in_one_lin
     assert "as JPEG (shorter side <= 24, quality 90)" in capsys.readouterr().err
     for split in ("train", "val"):
         assert len(JpegPack(tmp_path / "out" / split)) == 4
-    with pytest.raises(UserError, match="is a JPEG-payload pack"):
-        load_dataset(tmp_path / "out", "train")
+    train, val = load_dataset(tmp_path / "out", "train"), load_dataset(tmp_path / "out", "val")
+    assert len(train) == len(val) == 4 and train.classes == val.classes == ["a", "b"]
+    assert train.images.shape == (4, 24, 24, 3) and train.images[:2].dtype == torch.uint8  # decoded at the stored side

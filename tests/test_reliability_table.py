@@ -801,6 +801,16 @@ def _packed_file(name: str, write: Callable[[Path], object]) -> Callable[[Path, 
     return run
 
 
+def _jpeg_packed_edit(edit: Callable[[dict], object]) -> Callable[[Path, dict], Outcome]:
+    def run(t: Path, c: dict) -> Outcome:
+        from ilsvrc.data.packing import pack_jpeg_tree
+
+        pack_jpeg_tree(image_tree(t / "tree"), t / "jpeg", size=8, progress=False)
+        return api(lambda: _load(H.packed_meta_edit(t / "jpeg", edit)))
+
+    return run
+
+
 def _idx(images: bytes, gz: bool = False) -> Callable[[Path, dict], Outcome]:
     return lambda t, c: api(lambda: _load(H.idx_folder(t / "idx", images, gz)))
 
@@ -1189,6 +1199,10 @@ CASES += [
     Case("cifar", "CIFAR-100 `train` file a FIFO", _cifar100_fifo, 2, ("train", "FIFO"), G_BOUND),
     Case(CK, "`scaler` {'scale': [1, 2]} (`train --resume`)", _ckpt(_set("scaler", {"scale": [1, 2]}), cmd="resume"),
          2, ("scaler",)),
+    Case("packed", "JPEG pack meta.json naming a shard outside its folder",
+         _jpeg_packed_edit(lambda m: m.update(shards=[{"name": "../../etc/passwd", "sha256": "0"}])), 2, ("shards",)),
+    Case("packed", "meta.json payload 'webp' (one this version does not read)",
+         _packed_edit(lambda m: m.update(payload="webp")), 2, ("payload 'webp'",)),
 ]
 # fmt: on
 

@@ -153,7 +153,7 @@ def evaluate_checkpoints(
     Returns {"count", "crops", "split", "data", "members": [{"checkpoint", "model", "top1_error", "top5_error",
     "loss"}], "ensemble": {...} or None}.
     """
-    from ilsvrc.data import BatchLoader, load_dataset
+    from ilsvrc.data import BatchLoader
 
     views = _views_per_image(crops, tta)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -174,7 +174,7 @@ def evaluate_checkpoints(
             raise UserError(f"{path} was trained on other data than {paths[0]} ({data or 'bundled'}); give --data")
         if ds is None:
             data = recorded_data(ckpt, path) if recorded else data
-            ds = load_dataset(data, split, size=tree_side(data, ckpt))
+            ds = _eval_data(data, split, ckpt, dev)
         if classes is None:
             classes = ckpt["classes"]
         elif ckpt["classes"] != classes:
@@ -218,6 +218,19 @@ def _views_per_image(crops: int, tta: str) -> int:
     if tta != "none" and crops != 1:
         raise UserError(f"--tta {tta} makes its own views; it needs --crops 1, got {crops}")
     return crops * {"mirror": 2, "translate": 6}.get(tta, 1)
+
+
+def _eval_data(data: str | None, split: str, ckpt: dict[str, Any], dev: torch.device) -> Any:
+    """The split to score: photo folders decoded at the checkpoint's side; a JPEG pack decodes each batch on `dev`
+    at the side training evaluated at (shorter side resized, centre square)."""
+    from dataclasses import replace
+
+    from ilsvrc.data import load_dataset
+
+    ds = load_dataset(data, split, size=tree_side(data, ckpt))
+    if hasattr(ds, "with_side"):
+        ds = replace(ds.with_side(int(ckpt.get("eval_resize") or ckpt["input_size"])), device=dev)
+    return ds
 
 
 def _load_member(path: str | Path, weights: str | None, device: torch.device):

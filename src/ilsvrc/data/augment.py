@@ -4,7 +4,8 @@ Every training augmentation here is one resampling of an axis-aligned source win
 mirror flag) is drawn per image from the caller's CPU generator, turned into two bilinear taps per output row and
 per output column, and applied to the whole batch at once (gathers + lerps), fused with normalisation and PCA
 lighting. So the CIFAR recipe, Inception's random-resized-crop and VGG's scale jittering differ only in how the
-windows are drawn.
+windows are drawn. `resample_windows` (that resampling) and `random_resized_crop_boxes` (Inception's windows) are
+public: JPEG packs crop each variable-size stored image with the same two (jpeg_pack.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ilsvrc.data.resample import center_crop, resize_shorter
 
 KINDS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "resize-crop", "center", "none")
 RESNET_JITTER = (256, 480)  # He et al. 2015: shorter side sampled in [256, 480], 224 crops
@@ -147,6 +149,86 @@ def _only_in_list(items: list, i: int) -> bool:
     return _UNSHARED is not None and _counts(items, i) == _UNSHARED
 
 
+def random_resized_crop_boxes(
+    n: int,
+    h: int,
+    w: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    tries: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Inception crop windows for n images of h x w pixels: (top, left, height, width), float64 (n,) each, in pixels.
+
+    torchvision's RandomResizedCrop.get_params, vectorised: area fraction uniform in `scale`, aspect ratio
+    log-uniform in `ratio`; the first of `tries` attempts that fits, else the whole image cropped to the nearest
+    allowed ratio. Draws exactly 4 * n * tries uniforms from `generator` (CPU), so callers stay reproducible.
+    Shared by TrainAugment (a batch of same-size images) and JPEG packs (one call per stored image).
+    """
+    u = torch.rand((4, n, tries), generator=generator, dtype=torch.float64).numpy()
+    area = h * w * (scale[0] + u[0] * (scale[1] - scale[0]))
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    ar = np.exp(log_lo + u[1] * (log_hi - log_lo))
+    cw = np.round(np.sqrt(area * ar))
+    ch = np.round(np.sqrt(area / ar))
+    ok = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    found = ok.any(1)
+    pick = ok.argmax(1)  # the first attempt that fits
+    rows = np.arange(n)
+    ch_p, cw_p = ch[rows, pick], cw[rows, pick]
+    top = np.floor(u[2][rows, pick] * (h - ch_p + 1))
+    left = np.floor(u[3][rows, pick] * (w - cw_p + 1))
+    # fallback: the whole image, cropped to the nearest allowed aspect ratio
+    in_ratio = w / h
+    if in_ratio < ratio[0]:
+        fw, fh = float(w), float(round(w / ratio[0]))
+    elif in_ratio > ratio[1]:
+        fw, fh = float(round(h * ratio[1])), float(h)
+    else:
+        fw, fh = float(w), float(h)
+    ch_p = np.where(found, ch_p, fh)
+    cw_p = np.where(found, cw_p, fw)
+    top = np.where(found, top, (h - fh) // 2)
+    left = np.where(found, left, (w - fw) // 2)
+    return top, left, ch_p, cw_p
+
+
+def resample_windows(
+    images: torch.Tensor,
+    windows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out_size: int,
+    *,
+    mirror: np.ndarray | None = None,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    zero_pad: bool = False,
+    backend: str = "auto",
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The one augmentation resampler: uint8 (B, H, W, C) -> float32 (B, C, out_size, out_size).
+
+    windows: per-image source boxes (top, left, height, width), float64 (B,) each, in source pixels; mirror: bool
+    (B,) to flip horizontally; output = resampled pixel value (0..255) * scale (C,) + shift (B, C). Tent-filter
+    taps (_axis_taps) applied by the native C kernel on CPU or PyTorch ops (_sampler); `out` is an optional
+    float32 buffer the native kernel writes into.
+    """
+    h, w = images.shape[1:3]
+    top, left, hh, ww = windows
+    iy, wy = _axis_taps(top, hh, h, out_size, zero_pad)
+    ix, wx = _axis_taps(left, ww, w, out_size, zero_pad)
+    if mirror is not None:
+        flip = np.asarray(mirror, dtype=bool)[:, None, None]
+        ix, wx = np.where(flip, ix[:, ::-1], ix), np.where(flip, wx[:, ::-1], wx)
+    dev = images.device
+    taps = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in (iy, wy, ix, wx)]
+    fn = _sampler(dev, backend)
+    scale_t = torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32)).to(dev)
+    shift_t = torch.from_numpy(np.ascontiguousarray(shift, dtype=np.float32)).to(dev)
+    if getattr(fn, "__name__", "") == "resample":  # the native kernel
+        return fn(images, *taps, scale_t, shift_t, out=out)
+    return fn(images, *taps, scale_t, shift_t)
+
+
 class TrainAugment(nn.Module):
     """Random crops, flips, PCA lighting and normalisation for a uint8 (B, H, W, C) batch -> float32 (B, C, out, out).
 
@@ -210,7 +292,7 @@ class TrainAugment(nn.Module):
             shift = torch.randint(0, 2 * self.pad + 1, (2, n), generator=g).numpy().astype(np.float64) - self.pad
             return shift[0], shift[1], np.full(n, H), np.full(n, W)
         if self.kind == "random-resized-crop":
-            return self._rrc_windows(n, h, w, g)
+            return random_resized_crop_boxes(n, h, w, g, self.scale, self.ratio)
         if self.kind in ("scale-jitter", "resize-crop"):
             lo, hi = (j * self.out_size / 224.0 for j in self.jitter)
             u = torch.rand((3, n), generator=g, dtype=torch.float64).numpy()
@@ -222,35 +304,6 @@ class TrainAugment(nn.Module):
         s = min(H, W)  # "center"
         return np.full(n, (H - s) / 2), np.full(n, (W - s) / 2), np.full(n, s), np.full(n, s)
 
-    def _rrc_windows(self, n: int, h: int, w: int, g: torch.Generator, tries: int = 10):
-        """torchvision's RandomResizedCrop.get_params, vectorised: first of `tries` attempts that fits, else centre."""
-        u = torch.rand((4, n, tries), generator=g, dtype=torch.float64).numpy()
-        area = h * w * (self.scale[0] + u[0] * (self.scale[1] - self.scale[0]))
-        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
-        ar = np.exp(log_lo + u[1] * (log_hi - log_lo))
-        cw = np.round(np.sqrt(area * ar))
-        ch = np.round(np.sqrt(area / ar))
-        ok = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
-        found = ok.any(1)
-        pick = ok.argmax(1)  # the first attempt that fits
-        rows = np.arange(n)
-        ch_p, cw_p = ch[rows, pick], cw[rows, pick]
-        top = np.floor(u[2][rows, pick] * (h - ch_p + 1))
-        left = np.floor(u[3][rows, pick] * (w - cw_p + 1))
-        # fallback: the whole image, cropped to the nearest allowed aspect ratio
-        in_ratio = w / h
-        if in_ratio < self.ratio[0]:
-            fw, fh = float(w), float(round(w / self.ratio[0]))
-        elif in_ratio > self.ratio[1]:
-            fw, fh = float(round(h * self.ratio[1])), float(h)
-        else:
-            fw, fh = float(w), float(h)
-        ch_p = np.where(found, ch_p, fh)
-        cw_p = np.where(found, cw_p, fw)
-        top = np.where(found, top, (h - fh) // 2)
-        left = np.where(found, left, (w - fw) // 2)
-        return top, left, ch_p, cw_p
-
     # -------------------------------------------------------------------------------------------- forward
     def forward(
         self, images: torch.Tensor, generator: torch.Generator, mirror: np.ndarray | None = None
@@ -259,16 +312,9 @@ class TrainAugment(nn.Module):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"expected uint8 (B, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
         n, h, w, c = images.shape
-        out = self.out_size
-        top, left, hh, ww = self._windows(n, h, w, generator)
-        zero_pad = self.kind == "pad-crop-flip"
-        iy, wy = _axis_taps(top, hh, h, out, zero_pad)
-        ix, wx = _axis_taps(left, ww, w, out, zero_pad)
+        windows = self._windows(n, h, w, generator)
         if mirror is None and self.flip:
             mirror = (torch.rand(n, generator=generator) < 0.5).numpy()
-        if mirror is not None:
-            m = np.asarray(mirror, dtype=bool).reshape(n, 1, 1)
-            ix, wx = np.where(m, ix[:, ::-1], ix), np.where(m, wx[:, ::-1], wx)
         host = self._host
         scale = host["scale"] if host["scale"].size != 1 else np.repeat(host["scale"], c)
         shift = host["shift"] if host["shift"].size != 1 else np.repeat(host["shift"], c)
@@ -277,14 +323,20 @@ class TrainAugment(nn.Module):
             alpha = torch.randn((n, 3), generator=generator).numpy() * self.pca_std  # AlexNet: alpha ~ N(0, pca_std)
             rgb = (alpha * host["eigval"]) @ host["eigvec"].T  # eigvec @ (alpha * eigval), [0, 1] units
             shift = shift + rgb * scale * 255.0  # -> normalised units
-        dev = images.device
-        taps = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in (iy, wy, ix, wx)]
-        fn = _sampler(dev, self.backend)
-        scale_t = torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32)).to(dev)
-        shift_t = torch.from_numpy(np.ascontiguousarray(shift, dtype=np.float32)).to(dev)
-        if getattr(fn, "__name__", "") == "resample":  # the native kernel writes into a recycled output buffer
-            return fn(images, *taps, scale_t, shift_t, out=self._output_buffer((n, c, out, out)))
-        return fn(images, *taps, scale_t, shift_t)
+        recycled = None
+        if getattr(_sampler(images.device, self.backend), "__name__", "") == "resample":  # native: recycled buffer
+            recycled = self._output_buffer((n, c, self.out_size, self.out_size))
+        return resample_windows(
+            images,
+            windows,
+            self.out_size,
+            mirror=mirror,
+            scale=scale,
+            shift=shift,
+            zero_pad=self.kind == "pad-crop-flip",
+            backend=self.backend,
+            out=recycled,
+        )
 
     def _output_buffer(self, shape: tuple[int, ...]) -> torch.Tensor | None:
         """A previous output tensor that nothing references any more, else a new one (two are kept).
@@ -317,29 +369,6 @@ class TrainAugment(nn.Module):
 # ------------------------------------------------------------------------------------------------ evaluation
 
 
-def _to_float_nchw(images: torch.Tensor) -> torch.Tensor:
-    if images.dtype != torch.uint8 or images.dim() != 4:
-        raise ValueError(f"expected uint8 (B, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
-    return images.permute(0, 3, 1, 2).float()
-
-
-def _resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    if min(h, w) == size:
-        return x
-    nh, nw = (size, max(1, round(w * size / h))) if h <= w else (max(1, round(h * size / w)), size)
-    return F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-
-
-def _center(x: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    if h < size or w < size:
-        x = _resize_shorter(x, size)
-        h, w = x.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top : top + size, left : left + size]
-
-
 def ten_crop(images_float_nchw: torch.Tensor, size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, 10, C, size, size): four corners and centre, then the same five of the mirrored image.
 
@@ -362,8 +391,8 @@ class EvalTransform(nn.Module):
 
     crops=2: the centre crop and its mirror (flip test-time augmentation); crops=10: corners, centre and mirrors.
 
-    resize: resize the shorter side to this first (antialiased bilinear), e.g. 256 for 224 crops; None keeps the
-    stored size (images smaller than out_size are scaled up).
+    resize: resize the shorter side to this first (resample.resize_shorter, the decoders' resampler), e.g. 256 for
+    224 crops; None keeps the stored size (images smaller than out_size are scaled up).
     """
 
     def __init__(
@@ -381,16 +410,21 @@ class EvalTransform(nn.Module):
         return f"out_size={self.out_size}, crops={self.crops}, resize={self.resize}"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = _to_float_nchw(images)
-        c = x.shape[1]
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"expected uint8 (B, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
+        x = images.permute(0, 3, 1, 2)  # uint8 NCHW view: resizing happens on uint8, as decoding does
         if self.resize is not None:
-            x = _resize_shorter(x, int(self.resize))
-        x = x * _per_channel(self.norm_scale, c).view(1, c, 1, 1) + _per_channel(self.norm_shift, c).view(1, c, 1, 1)
+            x = resize_shorter(x, int(self.resize))
+        if min(x.shape[-2:]) < self.out_size:  # smaller than the crop: scale up
+            x = resize_shorter(x, self.out_size)
+        if self.crops != 10:
+            x = center_crop(x, self.out_size)
+        c = x.shape[1]
+        x = x.float() * _per_channel(self.norm_scale, c).view(1, c, 1, 1) + _per_channel(self.norm_shift, c).view(
+            1, c, 1, 1
+        )
         if self.crops == 10:
-            if min(x.shape[-2:]) < self.out_size:
-                x = _resize_shorter(x, self.out_size)
             return ten_crop(x, self.out_size).contiguous()
-        x = _center(x, self.out_size)
         return torch.stack([x, x.flip(-1)], 1) if self.crops == 2 else x.contiguous()
 
 

@@ -1,7 +1,8 @@
 """Decode image files once into fixed-size uint8 RGB arrays: shorter side to `size`, then a centre crop.
 
 Shared by `ilsvrc pack` and by loading an ImageFolder/ImageNet tree directly, so both give the same pixels.
-Pillow releases the GIL while decoding and resizing, so a thread pool uses every core.
+Pillow decodes, resample.center_square resizes (the one decode-time resampler); both release the GIL, so a
+thread pool uses every core.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from ilsvrc.data.resample import center_square
 
 # A per-image memory budget, checked from the header before any pixel is decoded (a decompression-bomb guard that
 # counts bytes, not pixels: a 16-bit or RGBA image costs more per pixel). Decoding holds the source pixels plus
@@ -21,9 +25,9 @@ import numpy as np
 MAX_DECODE_BYTES = 512 << 20
 MAX_PIXELS = 16384 * 16384  # and never more pixels than this, whatever the mode
 
-# Bumped whenever decode_image's pixels change (2: EXIF orientation, 16-bit by declared depth), so cached decoded
-# trees made by an older decoder are not reused.
-DECODER_VERSION = 2
+# Bumped whenever decode_image's pixels change (2: EXIF orientation, 16-bit by declared depth; 3: resized by
+# resample.center_square, the one decode-time resampler), so cached decoded trees of an older decoder are not reused.
+DECODER_VERSION = 3
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
@@ -142,17 +146,13 @@ def decode_image(path: str | Path, size: int, channels: int = 3) -> np.ndarray:
 
 def _decode_opened(img, size: int, channels: int) -> np.ndarray:
     """The pixels of an opened image, once its budget is reserved."""
-    Image = _pil()
     from PIL import ImageOps
 
     img = ImageOps.exif_transpose(img)  # camera photos stored sideways; also forces the full decode
     img = _to_8bit(img).convert("RGB" if channels == 3 else "L")  # truncated files fail here
-    w, h = img.size
-    s = min(w, h)
-    box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)  # the centred square, in source pixels
-    out = img.resize((size, size), Image.Resampling.BILINEAR, box=box)  # antialiased when shrinking
-    arr = np.array(out, dtype=np.uint8)  # writable, so torch.from_numpy takes it without a warning
-    return arr if channels == 3 else arr[..., None]
+    pixels = torch.from_numpy(np.array(img, dtype=np.uint8).reshape(img.size[1], img.size[0], -1))  # (H, W, C)
+    square = center_square(pixels.permute(2, 0, 1), size)  # (C, size, size), antialiased when shrinking
+    return np.ascontiguousarray(square.permute(1, 2, 0).numpy())  # writable: torch.from_numpy takes it silently
 
 
 def decode_many(

@@ -2,8 +2,9 @@
 
 The raw packed format stores decoded uint8 squares, which is fastest for small data but costs S*S*3 bytes per
 image: ImageNet-1k at 256 px would be 252 GB. This format stores each image re-encoded as a JPEG whose shorter
-side is at most `max_side` (never upscaled), the approach FFCV takes; ImageNet-1k at 256 px, quality 90, is about
-20-30 KB per image, 25-40 GB in all. A folder holds
+side is at most `max_side` (never upscaled), the approach FFCV takes; ImageNet-1k at 256 px, quality 90, should be
+about 25 KB per image, 32 GB in all (0.288 bytes a pixel measured on Imagenette; the README has the sums). A
+folder holds
 
   meta.json          {"format": "ilsvrc-packed", "version": 2, "payload": "jpeg", "split", "count", "max_side",
                       "quality", "classes", "mean", "std", "shards": [{"name", "bytes", "sha256"}], "skipped"};
@@ -13,10 +14,10 @@ side is at most `max_side` (never upscaled), the approach FFCV takes; ImageNet-1
   shard-00000.jpgs   the JPEG files of about SHARD_BYTES, back to back
   skipped.txt        files that could not be decoded, "path<TAB>reason" a line
 
-Packing runs in chunks of CHUNK images over a thread pool (Pillow releases the GIL while it decodes, resizes and
-encodes); `pack-state.json` records the finished chunks and shard lengths, so an interrupted pack resumes and ends
-byte-identical. Reading decodes with torchvision.io.decode_jpeg: on the CPU over a thread pool, on CUDA as one
-batched nvJPEG call per batch.
+Packing runs in chunks of CHUNK images over a thread pool (Pillow decodes and encodes, resample.py resizes; both
+release the GIL); `pack-state.json` records the finished chunks and shard lengths, so an interrupted pack resumes
+and ends byte-identical. Reading decodes with torchvision.io.decode_jpeg: on the CPU over a thread pool, on CUDA as one
+batched nvJPEG call per batch. Training and evaluation read a pack through jpeg_dataset.JpegDataset.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import torch
 
 from ilsvrc.data.decode import MAX_PIXELS, DecodeError
 from ilsvrc.data.packed import file_sha256, write_text_atomic
+from ilsvrc.data.resample import center_square, resize_shorter
 from ilsvrc.errors import UserError
 
 FORMAT_NAME = "ilsvrc-packed"
@@ -55,28 +57,24 @@ def encode_image(path: str | Path, max_side: int, quality: int) -> tuple[bytes, 
             if w * h > MAX_PIXELS:
                 raise DecodeError(f"{w}x{h} pixels exceeds the decompression-bomb limit of {MAX_PIXELS}")
             scale = min(1.0, max_side / min(w, h))
-            target = (max(1, round(w * scale)), max(1, round(h * scale)))
             # An RGB JPEG that needs neither shrinking nor rotation is stored as it is: no second lossy encode.
             keep = img.format == "JPEG" and img.mode == "RGB" and scale == 1.0 and img.getexif().get(0x0112, 1) == 1
-            if img.format == "JPEG":
-                img.draft("RGB", target)  # let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers it
+            if img.format == "JPEG":  # let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers it
+                img.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
             img = ImageOps.exif_transpose(img).convert("RGB")  # also forces the decode: truncated files fail here
+            pixels = np.asarray(img, dtype=np.uint8)
             if keep:
-                return Path(path).read_bytes(), np.asarray(img, dtype=np.uint8)
-            if img.size != target and scale < 1.0:
-                img = img.resize(_oriented(target, img.size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+                return Path(path).read_bytes(), pixels
+            if scale < 1.0:  # the one decode-time resampler (resample.py), as every reader of the pack uses
+                chw = resize_shorter(torch.from_numpy(pixels.copy()).permute(2, 0, 1), min(max_side, *pixels.shape[:2]))
+                pixels = np.ascontiguousarray(chw.permute(1, 2, 0).numpy())
             buffer = io.BytesIO()
-            img.save(buffer, format="JPEG", quality=quality)
-            return buffer.getvalue(), np.asarray(img, dtype=np.uint8)
+            Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+            return buffer.getvalue(), pixels
     except DecodeError:
         raise
     except Exception as err:  # Pillow raises many types for bad files (OSError, SyntaxError, ValueError, ...)
         raise DecodeError(f"{type(err).__name__}: {err}".strip()) from None
-
-
-def _oriented(target: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
-    """`target` (w, h) swapped when EXIF rotation turned the image by 90 degrees."""
-    return target if (target[0] >= target[1]) == (size[0] >= size[1]) else (target[1], target[0])
 
 
 def _atomic_json(path: Path, data: dict) -> None:
@@ -209,7 +207,7 @@ def _finish(
     np.save(out / "sizes.npy", np.stack([rows["h"], rows["w"]], axis=1).astype(np.int32))
     n, total, squares = writer.sums
     mean = total / n
-    std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
+    std = np.sqrt(np.maximum(squares / n - mean * mean, 1e-12))  # as pixel_stats: a one-colour set gets 1e-6, not 0
     shards = [
         {"name": writer.shard_path(k).name, "bytes": b, "sha256": file_sha256(writer.shard_path(k))}
         for k, b in enumerate(writer.state["shard_bytes"])
@@ -282,16 +280,17 @@ class JpegPack:
             return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
         return list(self.pool.map(lambda d: decode_jpeg(d, mode=ImageReadMode.RGB), data))
 
-    def take(self, indices: Sequence[int], size: int) -> torch.Tensor:
-        """uint8 (B, size, size, 3): each image's shorter side resized to `size`, then the centred square."""
-        from torchvision.transforms.v2 import functional as F
+    def take(self, indices: Sequence[int], size: int, device: str | torch.device = "cpu") -> torch.Tensor:
+        """uint8 (B, size, size, 3) on `device`: each image's shorter side resized to `size`, then the centred square.
 
-        def square(img: torch.Tensor) -> torch.Tensor:
-            img = F.resize(img, size, antialias=True)
-            return F.center_crop(img, [size, size])
-
-        images = self.decode(indices)
-        return torch.stack(list(self.pool.map(square, images))).permute(0, 2, 3, 1).contiguous()
+        resample.center_square, the resampler image trees and raw packs are decoded with.
+        """
+        images = self.decode(indices, device)
+        if torch.device(device).type == "cuda":  # small kernels per image; the GPU queues them
+            squares = [center_square(img, size) for img in images]
+        else:
+            squares = list(self.pool.map(lambda img: center_square(img, size), images))
+        return torch.stack(squares).permute(0, 2, 3, 1).contiguous()
 
     def random_resized_crops(
         self,
@@ -300,25 +299,21 @@ class JpegPack:
         generator: torch.Generator,
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip: bool = True,
+        device: str | torch.device = "cpu",
     ) -> torch.Tensor:
-        """uint8 (B, size, size, 3): Inception crops drawn from each whole stored image, then random flips.
+        """uint8 (B, size, size, 3) on `device`: Inception crops drawn from each whole stored image, random flips.
 
-        The windows are drawn in the calling thread from `generator` (reproducible); the resampling runs in
-        the pool. Follow with `TrainAugment("none", size, ...)` (or any normalisation) to get float batches.
+        The boxes (augment.random_resized_crop_boxes) and flips are drawn in the calling thread from `generator`
+        (reproducible); the resampling (crops.crop_images: augment.resample_windows, the raw path's resampler, one
+        call per image shape) runs in the pool on the CPU, on the GPU after one batched nvJPEG decode. Follow
+        with `TrainAugment("none", size, ...)` (or any normalisation) to get float batches.
         """
-        from torchvision.transforms.v2 import functional as F
+        from ilsvrc.data.augment import random_resized_crop_boxes
+        from ilsvrc.data.crops import crop_images
 
-        from ilsvrc.data.augment import TrainAugment
-
-        windows = TrainAugment("random-resized-crop", size, (0.0,) * 3, (1.0,) * 3, scale=scale, ratio=ratio)
-        images = self.decode(indices)
-        boxes = [windows._rrc_windows(1, img.shape[1], img.shape[2], generator) for img in images]
-        flips = (torch.rand(len(images), generator=generator) < 0.5).tolist()
-
-        def crop(job) -> torch.Tensor:
-            img, (top, left, h, w), flip = job
-            out = F.resized_crop(img, int(top[0]), int(left[0]), int(h[0]), int(w[0]), [size, size], antialias=True)
-            return out.flip(-1) if flip else out
-
-        crops = list(self.pool.map(crop, zip(images, boxes, flips, strict=True)))
-        return torch.stack(crops).permute(0, 2, 3, 1).contiguous()
+        images = self.decode(indices, device)
+        boxes = [random_resized_crop_boxes(1, img.shape[1], img.shape[2], generator, scale, ratio) for img in images]
+        flips = (torch.rand(len(images), generator=generator) < 0.5).numpy() & flip
+        cpu = torch.device(device).type == "cpu"
+        return crop_images(images, boxes, flips, size, self.pool if cpu else None)

@@ -1,9 +1,12 @@
 """Batches of uint8 tensors from an ArrayDataset: seeded per-epoch shuffling, DDP sharding, exact mid-epoch resume.
 
 Each batch is one indexing operation on the whole (possibly memory-mapped) image array: no per-image Python work.
+A data set with `read_batch` (a JPEG pack, jpeg_dataset.py) is asked for each batch instead, one batch ahead.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -92,18 +95,29 @@ class BatchLoader:
         self._start_batch = self._batch = int(state["batch"])
 
     # -------------------------------------------------------------------------------------------- iteration
+    def batch_generator(self, b: int) -> torch.Generator:
+        """The CPU generator for batch `b` of this epoch's crops: a pure function of (seed, epoch, b, rank), so a
+        resumed run draws the same crops, whichever thread draws them and however far ahead it reads."""
+        state = np.random.SeedSequence([self.seed, self.epoch, b, self.rank]).generate_state(2, np.uint32)
+        return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
+
+    def _batch_indices(self, order: np.ndarray, b: int) -> np.ndarray:
+        idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+        return np.sort(idx) if self.shuffle else idx  # ascending reads; the batch's content is unchanged
+
     def __iter__(self):
         order = self._rank_indices()
         nb = len(self)
         start, self._start_batch = self._start_batch, 0
         self._batch = start
+        if hasattr(self.dataset, "read_batch"):  # decoded per batch (a JPEG pack): read ahead in a thread
+            yield from self._read_ahead(order, start, nb)
+            return
         images, labels = self.dataset.images, self.dataset.labels
         if images.device.type == "cpu":  # numpy's take is one single-threaded memcpy per row: no thread-pool wake-ups
             images, labels = images.numpy(), labels.numpy()
         for b in range(start, nb):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            if self.shuffle:
-                idx = np.sort(idx)  # ascending reads from a memory map; the batch's content is unchanged
+            idx = self._batch_indices(order, b)
             if isinstance(images, np.ndarray):
                 x, y = torch.from_numpy(images.take(idx, axis=0)), torch.from_numpy(labels.take(idx))
             else:
@@ -112,3 +126,20 @@ class BatchLoader:
             self._batch = b + 1
             self.last_indices = idx  # dataset positions of the batch just yielded (per-image augmentation)
             yield x, y
+
+    def _read_ahead(self, order: np.ndarray, start: int, nb: int):
+        """Batches from dataset.read_batch, the next one decoding (in its own thread pool) while this one trains."""
+        labels = self.dataset.labels
+
+        def read(b: int) -> tuple[torch.Tensor, torch.Tensor]:
+            idx = self._batch_indices(order, b)
+            gen = self.batch_generator(b) if self.shuffle else None
+            return self.dataset.read_batch(idx, gen), labels[torch.from_numpy(idx)]
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ilsvrc-read-ahead") as pool:
+            pending = pool.submit(read, start) if start < nb else None
+            for b in range(start, nb):
+                batch = pending.result()
+                pending = pool.submit(read, b + 1) if b + 1 < nb else None
+                self._batch = b + 1
+                yield batch

@@ -17,9 +17,11 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,9 +34,13 @@ from ilsvrc.errors import UserError
 from ilsvrc.locks import LOCK_NAME, folder_lock
 from ilsvrc.safety import regular_file
 
+if TYPE_CHECKING:
+    from ilsvrc.data.jpeg_dataset import JpegDataset
+
 FORMAT_NAME = "ilsvrc-packed"
 FORMAT_VERSION = 1
 CHUNK = 512  # images decoded and committed per resumable step
+SHARD_NAME = re.compile(r"shard-\d{5}\.jpgs")  # a JPEG pack's shard files (jpeg_pack.py names them)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -268,11 +274,9 @@ def read_meta(folder: Path) -> dict:
         raise UserError(f"{path}: unreadable ({why})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise UserError(f"{path}: not an ilsvrc packed data set")
-    if meta.get("payload") == "jpeg":  # jpeg_pack.py's format: random access through JpegPack, not arrays
-        raise UserError(
-            f"{folder} is a JPEG-payload pack ('ilsvrc pack --payload jpeg'); train and evaluate read raw packs "
-            "or the image tree itself for now (Python: ilsvrc.data.jpeg_pack.JpegPack)"
-        )
+    payload = meta.get("payload", "raw")
+    if payload not in ("raw", "jpeg"):
+        raise UserError(f"{path}: payload {payload!r} is not one this version reads (raw or jpeg); repack the source")
     problems = [key for key, ok in _meta_checks(meta) if not ok]
     if problems:
         raise UserError(f"{path}: malformed ({', '.join(problems)} invalid)")
@@ -303,6 +307,21 @@ def _meta_checks(meta: dict) -> list[tuple[str, bool]]:
         ),
         ("skipped", isinstance(meta.get("skipped", []), list) and _strings(meta.get("skipped", []))),
         ("checksums", isinstance(meta.get("checksums", {}), dict) and _strings(meta.get("checksums", {}).values())),
+        *(_jpeg_checks(meta) if meta.get("payload") == "jpeg" else []),
+    ]
+
+
+def _jpeg_checks(meta: dict) -> list[tuple[str, bool]]:
+    """The fields only a JPEG-payload meta.json has: its side and its shards (names only of the form we write)."""
+    shards = meta.get("shards")
+    named = isinstance(shards, list) and all(
+        isinstance(s, dict) and isinstance(s.get("name"), str) and SHARD_NAME.fullmatch(s["name"]) for s in shards
+    )
+    side = meta.get("max_side")
+    return [
+        ("max_side", isinstance(side, int) and not isinstance(side, bool) and side >= 8),
+        ("shards", named and all(isinstance(s.get("sha256"), str) for s in shards)),
+        ("channels", meta.get("channels", 3) == 3),
     ]
 
 
@@ -320,8 +339,9 @@ def _numbers(x: object, length: int | None = None) -> bool:
     )
 
 
-def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
-    """A packed folder (or a root holding train/ and val/ packed folders) as a memory-mapped ArrayDataset."""
+def load_packed(path: str | Path, split: str = "train") -> ArrayDataset | JpegDataset:
+    """A packed folder (or a root holding train/ and val/ packed folders) as a memory-mapped ArrayDataset, or a
+    JpegDataset (decoded a batch at a time) for a JPEG-payload pack."""
     p = Path(path)
     if p.is_file():
         p = p.parent
@@ -338,6 +358,14 @@ def load_packed(path: str | Path, split: str = "train") -> ArrayDataset:
         meta = read_meta(folder)
         if "train" in splits and folder != splits["train"]:
             train_meta = read_meta(splits["train"])
+    if meta.get("payload") == "jpeg":  # decoded a batch at a time (jpeg_dataset.py), not memory-mapped arrays
+        from ilsvrc.data.jpeg_dataset import load_jpeg_folder
+
+        if train_meta is not None and train_meta.get("payload") != "jpeg":
+            raise UserError(f"{folder}: a JPEG-payload split beside a raw train split; pack both the same way")
+        return load_jpeg_folder(folder, meta, train_meta)
+    if train_meta is not None and train_meta.get("payload") == "jpeg":
+        raise UserError(f"{folder}: a raw split beside a JPEG-payload train split; pack both the same way")
     for name in ("images.npy", "labels.npy"):
         regular_file(folder / name, "packed array")
     try:  # both memory-mapped: a header that claims 10^12 labels costs nothing until the shape is checked
@@ -381,6 +409,10 @@ def verify_packed(path: str | Path) -> list[str]:
     """Files of a packed folder whose sha256 differs from meta.json (empty list = intact)."""
     folder = Path(path)
     meta = read_meta(folder)
+    if meta.get("payload") == "jpeg":  # shard names were checked by read_meta (shard-NNNNN.jpgs only)
+        for s in meta["shards"]:
+            regular_file(folder / s["name"], "JPEG pack shard")
+        return [s["name"] for s in meta["shards"] if file_sha256(folder / s["name"]) != s["sha256"]]
     sums = meta.get("checksums", {})
     strange = sorted(set(sums) - {"images.npy", "labels.npy"})  # never hash a path meta.json chose (/dev/zero)
     if strange:

@@ -44,8 +44,9 @@ def pack(
     src = resolve_source(source)
     fmt = detect_format(src)
     if fmt in ("imagefolder", "imagenet"):
-        return pack_tree(src, fmt, split, int(size or DEFAULT_SIZE), out, workers=workers, progress=progress,
-                         chunk=chunk)
+        return pack_tree(
+            src, fmt, split, int(size or DEFAULT_SIZE), out, workers=workers, progress=progress, chunk=chunk
+        )
     return pack_arrays(load_dataset(src, split, size=size), src, fmt, split, out)
 
 

@@ -498,6 +498,7 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
     """Any supported source as an ArrayDataset; `size` resizes variable-size sources (shorter side, centre crop).
 
     source None -> the bundled Fashion-MNIST set. Split names: "train", "val" ("test" is an alias of val).
+    A JPEG-payload pack gives a jpeg_dataset.JpegDataset (same attributes, decoded a batch at a time at `size`).
     """
     if split not in SPLIT_ALIASES:
         raise UserError(f"unknown split {split!r}; use train or val (test is an alias of val)")
@@ -518,22 +519,20 @@ def load_dataset(source: str | Path | None, split: str = "train", *, size: int |
 
 def _sized(ds: ArrayDataset, size: int | None) -> ArrayDataset:
     """ds itself, or resized when a size other than its own was asked for (fixed-size sources)."""
+    if hasattr(ds, "with_side"):  # a JPEG pack: decoded at `size` batch by batch, nothing resized up front
+        return ds.with_side(size)
     if size is None or (size == ds.image_size[0] and size == ds.image_size[1]):
         return ds
     return resize_dataset(ds, int(size))
 
 
 def resize_dataset(ds: ArrayDataset, size: int, chunk: int = 1024) -> ArrayDataset:
-    """Shorter side to `size` then centre crop, for a fixed-size source (antialiased bilinear, batched)."""
-    import torch.nn.functional as F
+    """Shorter side to `size` then centre crop, for a fixed-size source (resample.center_square, batched)."""
+    from ilsvrc.data.resample import center_square
 
-    n, h, w, c = ds.images.shape
-    s = min(h, w)
+    n, _, _, c = ds.images.shape
     out = torch.empty((n, size, size, c), dtype=torch.uint8)
     for i in range(0, n, chunk):
-        x = ds.images[i : i + chunk, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-        x = x.permute(0, 3, 1, 2).float()
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[i : i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    ds = ArrayDataset(out, ds.labels, ds.classes, ds.mean, ds.std, {**ds.meta, "size": size})
-    return ds
+        x = torch.as_tensor(ds.images[i : i + chunk]).permute(0, 3, 1, 2)  # uint8 (B, C, H, W) view
+        out[i : i + chunk] = center_square(x, size).permute(0, 2, 3, 1)
+    return ArrayDataset(out, ds.labels, ds.classes, ds.mean, ds.std, {**ds.meta, "size": size})

@@ -237,6 +237,8 @@ def _load_data(cfg: TrainConfig, spec: ModelSpec, train_set: Any, val_set: Any) 
         train_set = load_dataset(cfg.data, "train", size=size)
     if val_set is None:
         val_set = load_dataset(cfg.data, "val", size=size)
+    side = decode_side(cfg, spec)  # a JPEG pack is decoded at the model's side, as a photo folder is
+    train_set, val_set = (ds.with_side(side) if hasattr(ds, "with_side") else ds for ds in (train_set, val_set))
     if cfg.train_subset is not None and cfg.train_subset < len(train_set):
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed))
         train_set = train_set.subset(perm[: cfg.train_subset])
@@ -268,6 +270,22 @@ def _resolve_sizes(cfg: TrainConfig, spec: ModelSpec, side: int) -> tuple[int, i
         augment = "pad-crop-flip"  # 8%-area crops destroy tiny images; CIFAR-style augmentation instead
     small = augment in ("pad-crop-flip", "center", "none") and side == size
     return size, (None if small else round(size / spec.crop_pct)), augment  # eval: resize, centre crop
+
+
+def _jpeg_crops(cfg: TrainConfig, sets: tuple[Any, Any], size: int, kind: str, device: torch.device) -> tuple:
+    """(train set, val set, the kind TrainAugment runs) for JPEG packs (jpeg_dataset.py), which decode on `device`.
+
+    With random-resized-crop the crops and flips are taken from each whole stored image while decoding (not from
+    the centre square a raw pack stores), so TrainAugment only normalises ("none"); other kinds augment the
+    decoded squares as they do a raw pack's.
+    """
+    import dataclasses
+
+    train_set, val_set = (dataclasses.replace(ds, device=device) if hasattr(ds, "read_batch") else ds for ds in sets)
+    if not hasattr(train_set, "read_batch") or kind != "random-resized-crop":
+        return train_set, val_set, kind
+    crop = {"size": size, "scale": tuple(cfg.scale), "ratio": tuple(cfg.ratio), "flip": cfg.flip}
+    return dataclasses.replace(train_set, train_crop=crop), val_set, "none"
 
 
 def _loaders(cfg: TrainConfig, dist: distributed.Dist, train_set: Any, val_set: Any) -> tuple[Any, Any, int, int]:
@@ -423,8 +441,9 @@ def prepare_run(
         _check_same_data(resume, data_fp, out)
     side = train_set.images.shape[1]
     size, eval_resize, augment_kind = _resolve_sizes(cfg, spec, side)
+    train_set, val_set, tf_kind = _jpeg_crops(cfg, (train_set, val_set), size, augment_kind, device)
     loader, val_loader, steps_per_epoch, total_steps = _loaders(cfg, dist, train_set, val_set)
-    augment, eval_tf, init_tf = (t.to(device) for t in _transforms(cfg, train_set, size, eval_resize, augment_kind))
+    augment, eval_tf, init_tf = (t.to(device) for t in _transforms(cfg, train_set, size, eval_resize, tf_kind))
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 17 + dist.rank)
 
     cfg, raw, precision, (channels_last, cl_reason), facts = _network(
