@@ -284,7 +284,8 @@ def _jpeg_crops(cfg: TrainConfig, sets: tuple[Any, Any], size: int, kind: str, d
     train_set, val_set = (dataclasses.replace(ds, device=device) if hasattr(ds, "read_batch") else ds for ds in sets)
     if not hasattr(train_set, "read_batch") or kind != "random-resized-crop":
         return train_set, val_set, kind
-    crop = {"size": size, "scale": tuple(cfg.scale), "ratio": tuple(cfg.ratio), "flip": cfg.flip}
+    # random flips are drawn with the crops; --flip alternate is applied by the engine in TrainAugment's pass
+    crop = {"size": size, "scale": tuple(cfg.scale), "ratio": tuple(cfg.ratio), "flip": cfg.flip == "random"}
     return dataclasses.replace(train_set, train_crop=crop), val_set, "none"
 
 
