@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ilsvrc.bench.machine import cpu_name
 from ilsvrc.reproduce.claim import Claim, Setup
 
 
@@ -26,17 +27,6 @@ def environment() -> dict:
 
 _MINIATURE = "a miniature of the paper's experiment, not its run"
 _SCALE = {"paper": "the paper's own scale", "tiny": "a plumbing check, nothing learns"}
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows; reports name their machine."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_report(
