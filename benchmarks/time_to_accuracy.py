@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--ablate", action="append", default=[], choices=sorted(ABLATIONS), help="remove a piece")
     ap.add_argument("--at-seconds", type=float, nargs="*", default=[], help="also report accuracy at these times")
     ap.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (and at the end)")
-    ap.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"], help="default fp32")
+    ap.add_argument(
+        "--precision",
+        default=None,
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="default auto (the engine's: bf16 where the hardware has it)",
+    )
     ap.add_argument("--amp", action="store_true", help="bf16 autocast (--precision bf16)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--device", default=None, choices=["cpu", "cuda"])
@@ -76,7 +81,7 @@ def _config(args: argparse.Namespace, seed: int) -> Any:
         eval_every=args.eval_every,
         model_options={"widths": list(args.widths)},
         channels_last="on",
-        precision=args.precision or ("bf16" if args.amp else "fp32"),
+        precision=args.precision or ("bf16" if args.amp else "auto"),
         compile=args.compile,
         device=args.device,
         workers_threads=args.threads,
