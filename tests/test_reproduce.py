@@ -55,6 +55,9 @@ def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
     assert decide({"speedup_per_seed": [1.5, 1.4, 1.6], "tanh_censored": [False] * 3})[0] == INCONCLUSIVE
     assert decide({"speedup_per_seed": [0.8, 0.7, 0.75], "tanh_censored": [False] * 3})[0] == NOT_REPRODUCED
     assert decide({"speedup_per_seed": [6.0], "tanh_censored": [False]})[0] == INCONCLUSIVE  # one seed: no interval
+    at_edge = {"speedup_per_seed": [1.3] * 3, "tanh_censored": [False] * 3, "lr_grid": [0.01, 0.03, 0.06]}
+    at_edge["runs"] = {"relu": {"lr": 0.03}, "tanh": {"lr": 0.06}}
+    assert "the tuned lr of tanh is at an end of the grid [0.01, 0.03, 0.06]" in decide(at_edge)[1]
     verdict, reason = decide({"speedup_per_seed": [None, 2.0], "tanh_censored": [True, False]})
     assert verdict == INCONCLUSIVE and reason.startswith("undertrained")
 

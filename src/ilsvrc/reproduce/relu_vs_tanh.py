@@ -74,6 +74,7 @@ def run(ctx) -> dict:
         "runs": runs,
         "speedup_per_seed": ratios,
         "tanh_censored": [e is None for e in runs["tanh"]["epochs_to_target"]],
+        "lr_grid": list(grid),
         "table": table,
     }
 
@@ -93,6 +94,11 @@ def decide(m: dict) -> tuple[str, str]:
         if any(m["tanh_censored"])
         else ""
     )
+    # a tuned lr at the grid's end means a larger (or smaller) one was never tried: the tuning is incomplete
+    grid = m.get("lr_grid", [])
+    edges = [a for a in ("relu", "tanh") if len(grid) > 1 and m["runs"][a]["lr"] in (min(grid), max(grid))]
+    if edges:
+        bound += f"; the tuned lr of {' and '.join(edges)} is at an end of the grid {grid}, so it may not be the best"
     text = (
         f"tanh epochs / ReLU epochs to {TARGET:.0%} training error = {2**iv.mean:.2f}x (geometric mean of {iv.n} "
         f"seed(s), {ci}){bound}; the paper predicts ReLU faster (about 6x), the rule needs at least 2x"
