@@ -76,7 +76,12 @@ def run_claim(
             for c in comparisons
         ]
         plots.append(
-            plot_differences(out / "differences.png", f"{name}: the differences the verdict reads", comparisons)
+            plot_differences(
+                out / "differences.png",
+                f"{name}: the differences the verdict reads",
+                comparisons,
+                verdict + (" (undertrained: below the quality floor)" if "undertrained:" in reason else ""),
+            )
         )
     data_name = str(data) if data else "bundled Fashion-MNIST (no --data given)"
     return write_report(

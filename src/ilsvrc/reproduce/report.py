@@ -169,20 +169,22 @@ def plot_bars(
     return path.name
 
 
-def plot_differences(path: Path, title: str, comparisons: list) -> str:
+def plot_differences(path: Path, title: str, comparisons: list, verdict: str | None = None) -> str:
     """Each compared difference (stats.Comparison) as its mean and 95% interval, on a scale where it shows.
 
     The verdict is decided on these intervals, so the plot shows them, not the two bars they come from: the
-    zero line, the side the paper predicts (shaded) and the rule's minimum effect (dotted).
+    zero line, the side the paper predicts (shaded) and the rule's minimum effect (dotted). `verdict`, the
+    claim's overall one, goes under the title: a difference labelled "reproduced" still decides nothing when
+    the quality floor failed.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.7 * len(comparisons)), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.75 * len(comparisons)), dpi=100)
     finite = [v for c in comparisons for v in (c.diff.low, c.diff.high, c.diff.mean) if abs(v) != float("inf")]
-    reach = 100 * max([abs(v) for v in finite] + [c.min_effect for c in comparisons] + [0.01]) * 1.25
+    reach = 100 * max([abs(v) for v in finite] + [c.min_effect for c in comparisons] + [0.01]) * 1.3
     for y, c in enumerate(comparisons):
         low, high = (100 * c.diff.low, 100 * c.diff.high) if abs(c.diff.low) != float("inf") else (-reach, reach)
         colour = {"reproduced": "#2a7d2a", "not reproduced": "#b03030"}.get(c.verdict, "#555555")
@@ -190,17 +192,18 @@ def plot_differences(path: Path, title: str, comparisons: list) -> str:
         ax.plot(100 * c.diff.mean, y, "o", color=colour)
         if c.min_effect > 0:
             ax.plot([100 * c.predicted_sign * c.min_effect] * 2, [y - 0.3, y + 0.3], ":", color="black")
-        ax.annotate(f"{100 * c.diff.mean:+.2f} ({c.verdict})", (100 * c.diff.mean, y + 0.18), ha="center", fontsize=8)
+        at = min(max(100 * c.diff.mean, -0.55 * reach), 0.55 * reach)  # keep the label inside the axes
+        ax.annotate(f"{100 * c.diff.mean:+.2f} (on its own: {c.verdict})", (at, y + 0.22), ha="center", fontsize=8)
     side = (0, reach) if comparisons and comparisons[0].predicted_sign > 0 else (-reach, 0)
     ax.axvspan(*side, color="#2a7d2a", alpha=0.06, label="the side the paper predicts")
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(comparisons)), [f"{c.a} minus {c.b}\n{c.quantity}" for c in comparisons], fontsize=8)
     ax.set(
-        title=title,
         xlabel="difference (points), mean and 95% interval",
         xlim=(-reach, reach),
         ylim=(-0.6, len(comparisons) - 0.4),
     )
+    ax.set_title(title if verdict is None else f"{title}\nverdict of the claim: {verdict}", fontsize=9)
     ax.invert_yaxis()  # the first comparison on top
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
