@@ -159,3 +159,29 @@ def test_verdict_table_lists_each_claim_report(runs_root, tmp_path):
     shutil.move(tmp_path / "tiny", tmp_path / "ensemble" / "tiny")
     table = write_verdict_table(tmp_path)
     assert "[ensemble](ensemble/tiny/report.md)" in table and table.count("\n") == 3
+
+
+def test_rejudge_rewrites_a_stored_report_from_its_numbers_and_keeps_its_run(runs_root, tmp_path):
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    if not (runs_root / "lrn" / "results.json").is_file():  # run alone (-k): make the one report it needs
+        run_claim("lrn", "tiny", data=None, out=runs_root / "lrn", progress=False)
+    shutil.copytree(runs_root / "lrn", tmp_path / "lrn")
+    stored = json.loads((tmp_path / "lrn" / "results.json").read_text())
+    stored["environment"]["date"] = "2000-01-01 00:00 UTC"  # the run's date must survive the rewrite
+    stored["reason"] = "stale wording"
+    (tmp_path / "lrn" / "results.json").write_text(json.dumps(stored))
+    path = Path(__file__).parents[1] / "benchmarks" / "rejudge_reports.py"
+    spec = importlib.util.spec_from_file_location("rejudge_reports", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.rejudge(tmp_path / "lrn").endswith(stored["verdict"])
+    again = json.loads((tmp_path / "lrn" / "results.json").read_text())
+    assert again["reason"] == get_claim("lrn").decide(stored["measured"])[1] != "stale wording"
+    assert again["environment"]["date"] == "2000-01-01 00:00 UTC" and again["wall_s"] == stored["wall_s"]
+    assert "2000-01-01 00:00 UTC" in (tmp_path / "lrn" / "report.md").read_text()
+    stored["rule"] = "another rule"
+    (tmp_path / "lrn" / "results.json").write_text(json.dumps(stored))
+    assert "skipped" in module.rejudge(tmp_path / "lrn")  # a changed rule needs a new run

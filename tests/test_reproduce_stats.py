@@ -91,4 +91,7 @@ def test_combine_needs_every_part_and_the_floor_overrides():
     assert verdict == NOT_REPRODUCED
     assert "dropout minus no dropout val - train gap = +3.00 points" in reason
     assert "at least 0.5 points: reproduced" in reason
-    assert combine([yes], undertrained="undertrained: x") == (INCONCLUSIVE, "undertrained: x")
+    verdict, reason = combine([yes], undertrained="undertrained: x")
+    assert verdict == INCONCLUSIVE and reason.startswith("undertrained: x (measured, not judged: ")
+    assert "reproduced" not in reason  # no verdict on a difference of undertrained nets
+    assert combine([], undertrained="undertrained: x") == (INCONCLUSIVE, "undertrained: x")

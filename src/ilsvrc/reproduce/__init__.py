@@ -60,29 +60,7 @@ def run_claim(
     finally:
         ctx.close()
     verdict, reason = claim.decide(measured)
-    plots = claim.plot(measured, out)
-    if claim.compare is not None:
-        comparisons = claim.compare(measured)
-        measured["comparisons"] = [
-            {
-                "a": c.a,
-                "b": c.b,
-                "quantity": c.quantity,
-                **c.diff.to_dict(),
-                "predicted_sign": c.predicted_sign,
-                "min_effect": c.min_effect,
-                "verdict": c.verdict,
-            }
-            for c in comparisons
-        ]
-        plots.append(
-            plot_differences(
-                out / "differences.png",
-                f"{name}: the differences the verdict reads",
-                comparisons,
-                verdict + (" (undertrained: below the quality floor)" if "undertrained:" in reason else ""),
-            )
-        )
+    plots = claim.plot(measured, out) + report_comparisons(claim, measured, verdict, reason, out)
     data_name = str(data) if data else "bundled Fashion-MNIST (no --data given)"
     return write_report(
         out,
@@ -97,3 +75,26 @@ def run_claim(
         time.perf_counter() - start,
         command_line(),
     )
+
+
+def report_comparisons(claim: Claim, measured: dict, verdict: str, reason: str, out: Path) -> list[str]:
+    """List the claim's compared differences in `measured["comparisons"]` and draw differences.png; returns
+    the PNG names written (none for a claim whose verdict is not a difference)."""
+    if claim.compare is None:
+        return []
+    comparisons = claim.compare(measured)
+    measured["comparisons"] = [
+        {
+            "a": c.a,
+            "b": c.b,
+            "quantity": c.quantity,
+            **c.diff.to_dict(),
+            "predicted_sign": c.predicted_sign,
+            "min_effect": c.min_effect,
+            "verdict": c.verdict,
+        }
+        for c in comparisons
+    ]
+    floor = " (undertrained: below the quality floor)" if "undertrained:" in reason else ""
+    title = f"{claim.name}: the differences the verdict reads"
+    return [plot_differences(out / "differences.png", title, comparisons, verdict + floor)]

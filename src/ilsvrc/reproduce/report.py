@@ -41,8 +41,10 @@ def write_report(
     plots: list[str],
     wall_s: float,
     command: str,
+    env: dict | None = None,
 ) -> dict:
-    """Write out/results.json and out/report.md; returns the results dict."""
+    """Write out/results.json and out/report.md; returns the results dict. `env`: the run's machine and date
+    (default: this process's, for a report written as its run ends)."""
     results = {
         "claim": claim.name,
         "paper": claim.paper,
@@ -57,7 +59,7 @@ def write_report(
         "plots": plots,
         "wall_s": round(wall_s, 1),
         "command": command,
-        "environment": environment(),
+        "environment": env or environment(),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     lines = [

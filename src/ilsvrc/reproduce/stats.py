@@ -150,10 +150,12 @@ class Comparison:
 def combine(comparisons: Sequence[Comparison], undertrained: str | None = None) -> tuple[str, str]:
     """Overall verdict: reproduced when every comparison is, not reproduced when any contradicts the paper.
 
-    `undertrained` (from `below_floor`) overrides everything: such runs say nothing about the paper.
+    `undertrained` (from `below_floor`) overrides everything: such runs say nothing about the paper. The
+    differences are still stated after it, without a verdict each, so a reader sees what was measured.
     """
     if undertrained:
-        return INCONCLUSIVE, undertrained
+        measured = "; ".join(sentence(c.a, c.b, c.diff, c.predicted_sign, c.quantity) for c in comparisons)
+        return INCONCLUSIVE, undertrained + (f" (measured, not judged: {measured})" if measured else "")
     verdicts = [c.verdict for c in comparisons]
     if all(v == REPRODUCED for v in verdicts):
         overall = REPRODUCED

@@ -1,0 +1,51 @@
+"""Re-decide stored reproduction reports from their results.json and rewrite report.md and the plots.
+
+    python benchmarks/rejudge_reports.py docs/results/*/small
+
+For when a claim's verdict *wording* or plots improve after a run: `decide` and `plot` are pure functions of the
+measured numbers, so the same numbers get today's sentences without retraining. The run's own setup, command,
+run time, machine and date are kept. Refuses a report whose rule text differs from the claim's current rule: a
+changed rule needs a new run, not a rewritten report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def rejudge(folder: Path) -> str:
+    from ilsvrc.reproduce import get_claim, report_comparisons
+    from ilsvrc.reproduce.claim import Setup
+    from ilsvrc.reproduce.report import write_report
+
+    stored = json.loads((folder / "results.json").read_text())
+    claim = get_claim(stored["claim"])
+    if stored["rule"] != claim.rule:
+        return f"{folder}: skipped, its rule differs from the current one (rerun the claim instead)"
+    measured = stored["measured"]
+    verdict, reason = claim.decide(measured)
+    plots = claim.plot(measured, folder) + report_comparisons(claim, measured, verdict, reason, folder)
+    fields = {k: v for k, v in stored["setup"].items() if k in Setup.__dataclass_fields__}
+    setup = Setup(**fields)
+    write_report(
+        folder,
+        claim,
+        stored["budget"],
+        setup,
+        stored["setup"]["data"],
+        measured,
+        verdict,
+        reason,
+        plots,
+        stored["wall_s"],
+        stored["command"],
+        env=stored["environment"],
+    )
+    return f"{folder}: {verdict}"
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        print(rejudge(Path(arg)))
