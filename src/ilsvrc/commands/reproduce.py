@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--budget",
         default="small",
         choices=["tiny", "small", "medium", "paper"],
-        help="small: < 20 min on 2 CPU cores; paper: the paper's own recipe, for GPUs",
+        help="tiny: a plumbing check; small: <= 15 min on 2 CPU cores; medium: <= 45 min; "
+        "paper: the paper's own recipe, for GPUs",
     )
     p.add_argument("--data", help="data source (default: the bundled set); CIFAR-10 for the paper's setups")
     p.add_argument("--seeds", type=int, help="seeds per variant (default: the budget's)")

@@ -36,7 +36,9 @@ class Claim:
     statement: str  # the claim in the paper's words
     paper_numbers: dict[str, Any]
     rule: str  # the verdict rule in words; `decide` implements exactly this
-    setups: dict[str, Setup]  # by budget: "tiny" (tests), "small" (2 CPU cores, < 20 min), "medium", "paper"
+    setups: dict[
+        str, Setup
+    ]  # by budget: "tiny" (tests), "small" (<= 15 min on 2 CPU cores), "medium" (<= 45 min), "paper"
     run: Callable[..., dict]  # run(ctx) -> measured numbers (JSON-able)
     decide: Callable[[dict], tuple[str, str]]  # measured -> (verdict, reason)
     plot: Callable[[dict, Any], list[str]]  # (measured, out_dir) -> PNG file names written
