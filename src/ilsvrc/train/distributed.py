@@ -43,6 +43,12 @@ def setup(device_type: str) -> Dist:
     return Dist(rank=rank, world_size=world, local_rank=local)
 
 
+def barrier(d: Dist) -> None:
+    """Wait until every rank reaches this point (a no-op for one process)."""
+    if d.enabled:
+        dist.barrier()
+
+
 def teardown(d: Dist) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -132,7 +132,9 @@ def train(
                 while state.step < run.total_steps:
                     if train_one_epoch(run, state, stop):
                         break
-            return _finish(run, state)
+            result = _finish(run, state)
+        distributed.barrier(dist)  # no rank tears gloo down while another is still in a collective (SIGABRT)
+        return result
     finally:
         distributed.teardown(dist)
 
