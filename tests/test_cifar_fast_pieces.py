@@ -68,6 +68,23 @@ def test_train_augment_applies_the_flips_it_is_given():
     assert torch.allclose(out[mirror], plain[mirror].flip(-1)) and torch.equal(out[~mirror], plain[~mirror])
 
 
+def test_reflect_padding_crops_match_torch_reflect_pad():
+    """pad-crop-flip with pad_mode='reflect' equals F.pad(mode='reflect') followed by the same integer crop."""
+    x = torch.randint(0, 255, (64, 9, 9, 3), dtype=torch.uint8)
+    aug = TrainAugment("pad-crop-flip", 9, (0.0,) * 3, (1 / 255,) * 3, pad=2, pad_mode="reflect", flip=False)
+    out = aug(x, torch.Generator().manual_seed(1))  # (B, C, 9, 9), pixel values (scale 1, shift 0)
+    shifts = torch.randint(0, 5, (2, 64), generator=torch.Generator().manual_seed(1)) - 2  # the windows aug drew
+    padded = F.pad(x.permute(0, 3, 1, 2).float(), (2, 2, 2, 2), mode="reflect")
+    for i in range(64):
+        top, left = int(shifts[0, i]) + 2, int(shifts[1, i]) + 2
+        assert torch.equal(out[i], padded[i, :, top : top + 9, left : left + 9]), i
+    assert (shifts != 0).any(dim=0).sum() > 40  # most crops reach into the padding
+    zero = TrainAugment("pad-crop-flip", 9, (0.0,) * 3, (1 / 255,) * 3, pad=2, flip=False)
+    assert not torch.equal(zero(x, torch.Generator().manual_seed(1)), out)  # black borders differ
+    with pytest.raises(ValueError, match="pad_mode"):
+        TrainAugment("pad-crop-flip", 9, (0.0,) * 3, (1.0,) * 3, pad_mode="wrap")
+
+
 def test_the_engine_flips_each_image_on_alternate_epochs(tmp_path, fashion, monkeypatch):
     seen = []
     forward = TrainAugment.forward
@@ -132,7 +149,9 @@ def test_the_whitening_bias_trains_only_for_its_epochs(tmp_path, fashion):
     cfg = TrainConfig(recipe="cifar-fast", model="speedrun_cifar").resolve()
     opt = build_optimizer(net, cfg, torch.device("cpu"))
     (early,) = [g for g in opt.param_groups if g.get("early")]
-    assert early["params"] == [net.whiten.bias] and early["lr_scale"] == 64.0
+    assert early["params"] == [net.whiten.bias] and early.get("lr_scale", 1.0) == 1.0  # airbench: plain lr
+    (bn_biases,) = [g for g in opt.param_groups if g.get("lr_scale") == 64.0]
+    assert net.groups[0][2].bias in bn_biases["params"] and early["weight_decay"] == cfg.weight_decay
     assert Schedule.from_config(cfg, total_steps=480, steps_per_epoch=48).early_until == 3 * 48
     loss = lambda: net(torch.randn(4, 3, 32, 32)).square().sum()  # noqa: E731
     for frozen in (False, True):

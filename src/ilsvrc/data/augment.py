@@ -20,6 +20,7 @@ from torch import nn
 
 from ilsvrc.data.resample import center_crop, resize_shorter
 
+PAD_MODES = ("zero", "reflect")  # pad-crop-flip's border: black (He et al.) or mirrored (airbench)
 KINDS = ("pad-crop-flip", "random-resized-crop", "scale-jitter", "resize-crop", "center", "none")
 RESNET_JITTER = (256, 480)  # He et al. 2015: shorter side sampled in [256, 480], 224 crops
 
@@ -38,7 +39,7 @@ def _per_channel(t: torch.Tensor, c: int) -> torch.Tensor:
     return t.expand(c) if t.numel() == 1 else t[:c]
 
 
-def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero_pad: bool):
+def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero_pad: bool, reflect: bool = False):
     """Filter taps mapping source windows [start, start + extent) (B,) onto `out` pixels along one axis.
 
     A triangle (tent) filter whose half-width is max(1, extent / out) source pixels: plain bilinear interpolation
@@ -46,12 +47,15 @@ def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero
     antialiased bilinear). Returns idx (B, out, K) int32 source indices and w (B, out, K) float32 weights that sum
     to 1, with K the batch's widest footprint (unused taps have weight 0, index 0). Source pixels outside the
     image get weight 0 and, with zero_pad, the rest are not renormalised (zero padding); otherwise they are
-    (edge handling as Pillow's). numpy, on purpose: small arrays, where torch's thread pool costs more than the
-    arithmetic.
+    (edge handling as Pillow's). reflect (enlarging or 1:1 windows only, as pad-crop-flip's): a coordinate
+    outside the image is mirrored about the edge pixel's centre, as F.pad(mode="reflect") pads (pixel -1 reads
+    pixel 1). numpy, on purpose: small arrays, where torch's thread pool costs more than the arithmetic.
     """
     ratio = extent / out  # source pixels per output pixel (B,)
     if (ratio <= 1.0).all():  # only enlarging (the common case): two bilinear taps, computed directly
-        return _bilinear_taps(start, ratio, n_src, out, zero_pad)
+        return _bilinear_taps(start, ratio, n_src, out, zero_pad, reflect)
+    if reflect:
+        raise ValueError("reflect padding applies to windows no larger than the output (pad-crop-flip)")
     support = np.maximum(ratio, 1.0)
     centre = start[:, None] + (np.arange(out) + 0.5)[None, :] * ratio[:, None]  # (B, out), pixel centres at i + .5
     first = np.floor(centre - support[:, None] + 0.5).astype(np.int64)  # the leftmost pixel the tent can reach
@@ -73,9 +77,15 @@ def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero
     return idx.astype(np.int32), w.astype(np.float32)
 
 
-def _bilinear_taps(start: np.ndarray, ratio: np.ndarray, n_src: int, out: int, zero_pad: bool):
+def _bilinear_taps(
+    start: np.ndarray, ratio: np.ndarray, n_src: int, out: int, zero_pad: bool, reflect: bool = False
+):
     """_axis_taps for ratio <= 1: the same numbers from the 2-tap bilinear formula, a few times faster."""
     coord = start[:, None] + (np.arange(out) + 0.5)[None, :] * ratio[:, None] - 0.5
+    if reflect:  # mirror about the centres of pixels 0 and n - 1 (valid for shifts below the image size)
+        last = n_src - 1
+        coord = last - np.abs(last - np.abs(coord))
+        zero_pad = False
     if not zero_pad:
         coord = np.clip(coord, 0, n_src - 1)  # edge pixels repeat, as the renormalised tent gives
     lo = np.floor(coord)
@@ -202,6 +212,7 @@ def resample_windows(
     scale: np.ndarray,
     shift: np.ndarray,
     zero_pad: bool = False,
+    reflect: bool = False,
     backend: str = "auto",
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -210,12 +221,13 @@ def resample_windows(
     windows: per-image source boxes (top, left, height, width), float64 (B,) each, in source pixels; mirror: bool
     (B,) to flip horizontally; output = resampled pixel value (0..255) * scale (C,) + shift (B, C). Tent-filter
     taps (_axis_taps) applied by the native C kernel on CPU or PyTorch ops (_sampler); `out` is an optional
-    float32 buffer the native kernel writes into.
+    float32 buffer the native kernel writes into. Pixels outside the image: zero_pad (black), reflect (mirrored,
+    for windows no larger than the output), else the edge pixel repeated.
     """
     h, w = images.shape[1:3]
     top, left, hh, ww = windows
-    iy, wy = _axis_taps(top, hh, h, out_size, zero_pad)
-    ix, wx = _axis_taps(left, ww, w, out_size, zero_pad)
+    iy, wy = _axis_taps(top, hh, h, out_size, zero_pad, reflect)
+    ix, wx = _axis_taps(left, ww, w, out_size, zero_pad, reflect)
     if mirror is not None:
         flip = np.asarray(mirror, dtype=bool)[:, None, None]
         ix, wx = np.where(flip, ix[:, ::-1], ix), np.where(flip, wx[:, ::-1], wx)
@@ -232,7 +244,8 @@ def resample_windows(
 class TrainAugment(nn.Module):
     """Random crops, flips, PCA lighting and normalisation for a uint8 (B, H, W, C) batch -> float32 (B, C, out, out).
 
-    kind: "pad-crop-flip" (CIFAR: zero-pad by `pad`, random crop of the image size), "random-resized-crop"
+    kind: "pad-crop-flip" (CIFAR: pad by `pad`, black or with `pad_mode="reflect"` mirrored as airbench does, and
+    a random crop of the image size), "random-resized-crop"
     (Inception: area fraction in `scale`, aspect ratio in `ratio`), "scale-jitter" (VGG: shorter side S uniform in
     `jitter` scaled by out_size/224, then a random out_size crop), "resize-crop" (ResNet: the same with S in
     [256, 480]), "center" (centre square), "none" (the whole image resized, no flip). All randomness comes from the
@@ -250,6 +263,7 @@ class TrainAugment(nn.Module):
         std: Sequence[float],
         *,
         pad: int = 4,
+        pad_mode: str = "zero",
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         jitter: tuple[float, float] = (256, 512),
@@ -266,7 +280,9 @@ class TrainAugment(nn.Module):
             raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         if pca_std > 0 and (pca_eigval is None or pca_eigvec is None):
             raise ValueError("pca_std > 0 needs pca_eigval and pca_eigvec (ArrayDataset.meta has them for RGB data)")
-        self.kind, self.out_size, self.pad = kind, int(out_size), int(pad)
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"unknown pad_mode {pad_mode!r}; choose from {', '.join(PAD_MODES)}")
+        self.kind, self.out_size, self.pad, self.pad_mode = kind, int(out_size), int(pad), pad_mode
         self.scale, self.ratio = (float(scale[0]), float(scale[1])), (float(ratio[0]), float(ratio[1]))
         self.jitter = RESNET_JITTER if kind == "resize-crop" else (float(jitter[0]), float(jitter[1]))
         self.flip = flip and kind != "none"
@@ -333,7 +349,8 @@ class TrainAugment(nn.Module):
             mirror=mirror,
             scale=scale,
             shift=shift,
-            zero_pad=self.kind == "pad-crop-flip",
+            zero_pad=self.kind == "pad-crop-flip" and self.pad_mode == "zero",
+            reflect=self.kind == "pad-crop-flip" and self.pad_mode == "reflect",
             backend=self.backend,
             out=recycled,
         )

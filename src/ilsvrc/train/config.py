@@ -28,6 +28,7 @@ OPTIMIZERS = ("sgd", "adamw")
 WARMUPS = ("linear", "constant")
 FLIPS = ("random", "alternate", "none")
 TTAS = ("none", "mirror", "translate")
+PAD_MODES = ("zero", "reflect")
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ RECIPES: dict[str, Recipe] = {
                 whiten_bias_epochs=3,
                 augment="pad-crop-flip",
                 pad=2,
+                pad_mode="reflect",
                 flip="alternate",
                 eval_crops=1,
                 tta="translate",
@@ -376,6 +378,10 @@ class TrainConfig:
     # ----- augmentation
     augment: str | None = _recipe("pad-crop-flip", "training augmentation", "augment", choices=AUGMENTS)
     pad: int | None = _recipe(4, "pad-crop-flip padding in pixels", "augment")
+    pad_mode: str | None = _recipe(
+        "zero", "pad-crop-flip border: 'zero' (black, He et al.) or 'reflect' (mirrored, airbench)", "augment",
+        choices=PAD_MODES,
+    )
     scale: tuple[float, float] | None = _recipe((0.08, 1.0), "random-resized-crop area range", "augment")
     ratio: tuple[float, float] | None = _recipe((3 / 4, 4 / 3), "random-resized-crop aspect range", "augment")
     jitter: tuple[float, float] | None = _recipe(

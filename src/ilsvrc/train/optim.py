@@ -146,7 +146,9 @@ def param_groups(
     no_wd_norm_bias: no weight decay on them. bias_lr_scale: their lr is this many times the schedule's, and
     their weight decay is divided by it, so each step shrinks them by the same fraction as the other weights.
     early: the parameters the model lists in `early_parameters()` (speedrun_cifar: the whitening bias) go into
-    a group of their own, marked "early", that `set_lr(..., frozen_early=True)` stops.
+    a group of their own, marked "early", that `set_lr(..., frozen_early=True)` stops; it trains at the plain lr
+    with the weights' decay (airbench94 gives only BatchNorm biases the larger lr; 64x on the whitening bias,
+    as this code did before, moves the first layer's offsets by whole standard deviations per step).
     """
     marked = list(model.early_parameters()) if early and hasattr(model, "early_parameters") else []
     held = {id(p) for p in marked}
@@ -159,9 +161,8 @@ def param_groups(
             {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": flat_wd, "lr_scale": bias_lr_scale},
         ]
-    if marked:  # treated as the other 1-d parameters while they train
-        scale = groups[-1].get("lr_scale", 1.0) if len(groups) > 1 else 1.0
-        groups.append({**groups[-1], "params": marked, "lr_scale": scale, "early": True})
+    if marked:  # the schedule's lr and the weights' decay while they train: airbench scales only BN biases' lr
+        groups.append({"params": marked, "weight_decay": weight_decay, "early": True})
     return groups
 
 

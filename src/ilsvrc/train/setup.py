@@ -326,6 +326,7 @@ def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | 
         mean,
         std,
         pad=cfg.pad,
+        pad_mode=cfg.pad_mode,
         scale=tuple(cfg.scale),
         ratio=tuple(cfg.ratio),
         jitter=tuple(cfg.jitter),
