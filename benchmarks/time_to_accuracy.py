@@ -32,6 +32,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "whiten-bias-freeze": {"whiten_bias_epochs": 0},
     "triangle": {"schedule": "linear", "warmup_epochs": 2.0},  # the old warm-up + linear decay
     "label-smoothing": {"label_smoothing": 0.0},
+    "reflect-pad": {"pad_mode": "zero"},  # black borders on the 2-pixel translations
 }
 
 

@@ -77,9 +77,7 @@ def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero
     return idx.astype(np.int32), w.astype(np.float32)
 
 
-def _bilinear_taps(
-    start: np.ndarray, ratio: np.ndarray, n_src: int, out: int, zero_pad: bool, reflect: bool = False
-):
+def _bilinear_taps(start: np.ndarray, ratio: np.ndarray, n_src: int, out: int, zero_pad: bool, reflect: bool = False):
     """_axis_taps for ratio <= 1: the same numbers from the 2-tap bilinear formula, a few times faster."""
     coord = start[:, None] + (np.arange(out) + 0.5)[None, :] * ratio[:, None] - 0.5
     if reflect:  # mirror about the centres of pixels 0 and n - 1 (valid for shifts below the image size)

@@ -209,8 +209,9 @@ RECIPES: dict[str, Recipe] = {
             "airbench94: Nesterov SGD (momentum 0.85) at 1.5 per 1024 images (scaled with the batch), 64x the lr "
             "for biases, weight decay 1.33e-3 (his 11.5 and 0.0153 per 1024 images for a summed loss, written for a "
             "mean loss); batches of 1024; a triangular lr from 0.2x up to the peak at 23% of the run and down to "
-            "0.07x; lookahead every 5 steps; the whitening layer's bias trained for 3 epochs only; 2-pixel "
-            "translations, flips alternating per image between epochs; label smoothing 0.2; test-time views of the "
+            "0.07x; lookahead every 5 steps; the whitening layer's bias trained for 3 epochs only (at the plain lr: "
+            "the 64x is for BN biases); 2-pixel translations of reflect-padded images, flips alternating per image "
+            "between epochs; label smoothing 0.2; test-time views of the "
             "image, its mirror and 1-pixel shifts. Until issue 17 the preset was batch 512 at lr 0.75, a 2-epoch "
             "linear warm-up then linear decay to zero, wd 1.3e-3, random flips, mirror TTA (eval_crops 2), no "
             "lookahead and a bias trained throughout. Not a paper's ImageNet recipe: the fastest route to 90-94% "
@@ -379,7 +380,9 @@ class TrainConfig:
     augment: str | None = _recipe("pad-crop-flip", "training augmentation", "augment", choices=AUGMENTS)
     pad: int | None = _recipe(4, "pad-crop-flip padding in pixels", "augment")
     pad_mode: str | None = _recipe(
-        "zero", "pad-crop-flip border: 'zero' (black, He et al.) or 'reflect' (mirrored, airbench)", "augment",
+        "zero",
+        "pad-crop-flip border: 'zero' (black, He et al.) or 'reflect' (mirrored, airbench)",
+        "augment",
         choices=PAD_MODES,
     )
     scale: tuple[float, float] | None = _recipe((0.08, 1.0), "random-resized-crop area range", "augment")
