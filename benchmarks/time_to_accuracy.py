@@ -242,14 +242,21 @@ def plot(result: dict, path: Path) -> None:
         acc = [100 * c["test_accuracy"] for c in run["curve"]]
         ax.plot([c["wall_s"] / 60 for c in run["curve"]], acc, "o-", ms=3, label=f"seed {run['seed']}")
         lowest = min([lowest, *acc])
-    for target in result["targets"]:
-        ax.axhline(100 * target, color="grey", lw=0.8, ls="--")
+    names = "targets " + ", ".join(f"{100 * t:g}" for t in result["targets"]) + "%"
+    for k, target in enumerate(result["targets"]):
+        ax.axhline(100 * target, color="grey", lw=0.8, ls="--", label=names if k == 0 else None)
     gpu = result["machine"].get("gpu")
     ax.set_xlabel("wall time since the command started (minutes" + (")" if gpu else ", CPU)"))
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
     ax.set_ylim(max(0.0, lowest - 5), 100)
     removed = f", without {', '.join(result['ablate'])}" if result["ablate"] else ""
-    ax.set_title(f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}", fontsize=9)
+    m = result["machine"]
+    where = f"{m.get('gpu') or m.get('cpu')}, {m.get('threads')} threads, {m.get('date', '')}"
+    ax.set_title(
+        f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}\n{where}; "
+        f"{result['test_images']:,} CIFAR-10 test images (JPEG-q75 copy)",
+        fontsize=8,
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

@@ -5,6 +5,7 @@ The airbench pieces (lookahead, alternating flips, translate TTA, ...) are teste
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -110,13 +111,7 @@ def test_models_suite_without_data_is_a_one_line_error(capsys):
 
 
 def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_data, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_accuracy.py"
-    spec = importlib.util.spec_from_file_location("tta_bench", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _script("time_to_accuracy")
     cifar = shared_data / "cifar10" / "cifar-10-batches-py"
     argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--val-subset", "64"]
     argv += ["--batch-size", "64", "--epochs", "2", "--seeds", "2", "--targets", "0.05", "0.99", "--threads", "1"]
@@ -132,3 +127,40 @@ def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_d
     assert first == res["runs"][0]["curve"][0] and first["wall_s"] > res["prep_s"] > 0  # the first eval above it
     assert first["train_flops"] == 6 * res["runs"][0]["macs_per_image"] * 2 * 64  # 2 steps of 64 images
     assert res["summary"]["accuracy_at_s"]["1000.0"]["n"] == 2
+
+
+def _script(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result(ablate: list[str], curves: list[list[tuple[float, float]]]) -> dict:
+    """A time_to_accuracy JSON with one run per curve of (wall_s, accuracy) points."""
+    runs = [{"curve": [{"wall_s": t, "test_accuracy": a} for t, a in c]} for c in curves]
+    return {"ablate": ablate, "runs": runs}
+
+
+def test_ablation_table_compares_each_piece_at_a_fixed_time(tmp_path, capsys):
+    table = _script("ablation_table")
+    full = _result([], [[(100, 0.80), (590, 0.90), (700, 0.95)], [(100, 0.80), (600, 0.92)]])
+    no_la = _result(["lookahead"], [[(300, 0.85), (610, 0.99)], [(550, 0.87)]])
+    late = _result(["tta"], [[(650, 0.9)]])
+    rows = table.rows([full, no_la, late], 600)
+    assert rows[0]["mean"] == pytest.approx(91.0) and rows[0]["std"] == pytest.approx(1.4142, rel=1e-3)
+    assert rows[1]["mean"] == pytest.approx(86.0) and rows[1]["minus_full"] == pytest.approx(-5.0)  # 610 s is late
+    assert rows[2]["mean"] is None and rows[2]["evaluated"] == 0
+    md = table.markdown([full, no_la, late], 600)
+    assert "| without lookahead | 2/2 | 86.00% +- 1.41 | -5.00 points |" in md and "no evaluation by then" in md
+    paths = []
+    for i, r in enumerate([full, no_la]):
+        paths.append(tmp_path / f"r{i}.json")
+        paths[-1].write_text(json.dumps(r))
+    assert table.main([*map(str, paths), "--at-seconds", "600"]) == 0
+    assert "(reference)" in capsys.readouterr().out
+    assert table.main([str(paths[1]), "--at-seconds", "600"]) == 2  # no full-recipe result to compare with
+    assert table.main([str(tmp_path / "missing.json"), "--at-seconds", "600"]) == 2
