@@ -214,7 +214,7 @@ def _say(out: dict) -> None:
     s = out["summary"]
     for t, row in s["targets"].items():
         time_s, flops = row["time_s"], row["train_flops"]
-        line = f"{100 * float(t):.0f}%: reached by {row['reached']}/{row['of']} seeds"
+        line = f"{100 * float(t):g}%: reached by {row['reached']}/{row['of']} seeds"
         if row["reached"]:
             line += (
                 f" after {time_s['mean']:.0f} s (+- {time_s['std']:.0f}, {time_s['min']:.0f}-{time_s['max']:.0f}), "
