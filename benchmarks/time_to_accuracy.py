@@ -36,6 +36,22 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def _override(text: str) -> tuple[str, Any]:
+    """'pad=4' -> ('pad', 4); a VALUE that is not JSON ('reflect') stays a string."""
+    from dataclasses import fields
+
+    from ilsvrc.train import TrainConfig
+
+    name, sep, raw = text.partition("=")
+    known = {f.name for f in fields(TrainConfig)}
+    if not sep or name not in known:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FIELD=VALUE with FIELD a TrainConfig field")
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cifar", required=True, help="CIFAR-10 python batches folder")
@@ -49,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float, default=None, help="peak lr per --lr-batch images (default: the recipe's)")
     ap.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's (none: triangle)")
     ap.add_argument("--ablate", action="append", default=[], choices=sorted(ABLATIONS), help="remove a piece")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        type=_override,
+        help="any other TrainConfig field, e.g. --set pad=4 (applied after --ablate; VALUE read as JSON if it parses)",
+    )
     ap.add_argument("--at-seconds", type=float, nargs="*", default=[], help="also report accuracy at these times")
     ap.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (and at the end)")
     ap.add_argument(
@@ -94,6 +118,7 @@ def _config(args: argparse.Namespace, seed: int) -> Any:
     )
     for piece in args.ablate:
         values.update(ABLATIONS[piece])
+    values.update(dict(args.set))
     return TrainConfig(**values)
 
 
@@ -188,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": [r["seed"] for r in runs],
         "ablate": args.ablate,
         "removed": {p: ABLATIONS[p] for p in args.ablate},
+        "overrides": dict(args.set),
         "summary": _summary(args, runs),
         "model": "speedrun_cifar",
         "widths": list(args.widths),
