@@ -85,6 +85,30 @@ def test_reflect_padding_crops_match_torch_reflect_pad():
         TrainAugment("pad-crop-flip", 9, (0.0,) * 3, (1.0,) * 3, pad_mode="wrap")
 
 
+def test_cutout_blanks_one_square_per_image_inside_it_and_nothing_else():
+    x = torch.randint(1, 255, (32, 12, 12, 3), dtype=torch.uint8)  # no pixel is 0: a blanked one is visible
+    kw = dict(pad=2, pad_mode="reflect")
+    plain = TrainAugment("pad-crop-flip", 12, (0.0,) * 3, (1 / 255,) * 3, **kw)(x, torch.Generator().manual_seed(3))
+    cut = TrainAugment("pad-crop-flip", 12, (0.0,) * 3, (1 / 255,) * 3, cutout=5, **kw)
+    out = cut(x, torch.Generator().manual_seed(3))  # same windows and flips: cutout draws after them
+    changed = out != plain
+    assert torch.equal(changed[:, :1].expand_as(changed), changed)  # all channels or none
+    assert (out[changed] == 0).all()
+    for i in range(32):
+        rows, cols = changed[i, 0].nonzero(as_tuple=True)
+        assert len(rows) == 25 and rows.max() - rows.min() == 4 and cols.max() - cols.min() == 4, i
+    tops = [int(changed[i, 0].any(1).nonzero()[0]) for i in range(32)]
+    assert min(tops) == 0 and max(tops) == 12 - 5 and len(set(tops)) >= 5  # top rows spread over all 8 positions
+    with pytest.raises(ValueError, match="cutout"):
+        TrainAugment("pad-crop-flip", 12, (0.0,) * 3, (1.0,) * 3, cutout=13)
+
+
+def test_cutout_larger_than_the_crops_is_one_clear_error(tmp_path, fashion):
+    cfg = TrainConfig(model="resnet20", recipe="quick", epochs=1, cutout=29, out=str(tmp_path / "r"))
+    with pytest.raises(UserError, match="--cutout 29 is larger than the 28-pixel"):
+        train(cfg, *fashion)
+
+
 def test_the_engine_flips_each_image_on_alternate_epochs(tmp_path, fashion, monkeypatch):
     seen = []
     forward = TrainAugment.forward

@@ -246,7 +246,9 @@ class TrainAugment(nn.Module):
     a random crop of the image size), "random-resized-crop"
     (Inception: area fraction in `scale`, aspect ratio in `ratio`), "scale-jitter" (VGG: shorter side S uniform in
     `jitter` scaled by out_size/224, then a random out_size crop), "resize-crop" (ResNet: the same with S in
-    [256, 480]), "center" (centre square), "none" (the whole image resized, no flip). All randomness comes from the
+    [256, 480]), "center" (centre square), "none" (the whole image resized, no flip). cutout: a square of this
+    many pixels per image, placed at random wholly inside the output, set to 0 after normalisation (the data's mean
+    colour; DeVries & Taylor 2017, as airbench96 places it); 0 = off. All randomness comes from the
     `generator` passed to forward (a CPU torch.Generator), so a run is reproducible and resumable.
     Resampling is bilinear when enlarging and antialiased (a wider tent filter) when shrinking a window.
     backend: "auto" (default) runs a small compiled C kernel on CPU batches when a C compiler is present (several
@@ -269,6 +271,7 @@ class TrainAugment(nn.Module):
         pca_std: float = 0.0,
         pca_eigval: Sequence[float] | None = None,
         pca_eigvec: Sequence[Sequence[float]] | None = None,
+        cutout: int = 0,
         backend: str = "auto",
     ) -> None:
         super().__init__()
@@ -280,7 +283,10 @@ class TrainAugment(nn.Module):
             raise ValueError("pca_std > 0 needs pca_eigval and pca_eigvec (ArrayDataset.meta has them for RGB data)")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"unknown pad_mode {pad_mode!r}; choose from {', '.join(PAD_MODES)}")
+        if not 0 <= int(cutout) <= int(out_size):
+            raise ValueError(f"cutout must be between 0 and the output size {out_size}, got {cutout}")
         self.kind, self.out_size, self.pad, self.pad_mode = kind, int(out_size), int(pad), pad_mode
+        self.cutout = int(cutout)
         self.scale, self.ratio = (float(scale[0]), float(scale[1])), (float(ratio[0]), float(ratio[1]))
         self.jitter = RESNET_JITTER if kind == "resize-crop" else (float(jitter[0]), float(jitter[1]))
         self.flip = flip and kind != "none"
@@ -296,7 +302,10 @@ class TrainAugment(nn.Module):
             self._host["eigvec"] = np.asarray(pca_eigvec, dtype=np.float32).reshape(3, 3)
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, out_size={self.out_size}, flip={self.flip}, pca_std={self.pca_std}"
+        return (
+            f"kind={self.kind!r}, out_size={self.out_size}, flip={self.flip}, pca_std={self.pca_std}, "
+            f"cutout={self.cutout}"
+        )
 
     # -------------------------------------------------------------------------------------------- windows
     def _windows(self, n: int, h: int, w: int, g: torch.Generator):
@@ -340,7 +349,7 @@ class TrainAugment(nn.Module):
         recycled = None
         if getattr(_sampler(images.device, self.backend), "__name__", "") == "resample":  # native: recycled buffer
             recycled = self._output_buffer((n, c, self.out_size, self.out_size))
-        return resample_windows(
+        out = resample_windows(
             images,
             windows,
             self.out_size,
@@ -352,6 +361,16 @@ class TrainAugment(nn.Module):
             backend=self.backend,
             out=recycled,
         )
+        return self._cut_out(out, generator) if self.cutout else out
+
+    def _cut_out(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Zero one cutout x cutout square per image of x (B, C, S, S), its corner drawn from g (in place)."""
+        n, size, k = x.shape[0], x.shape[-1], self.cutout
+        corner = torch.randint(0, size - k + 1, (2, n, 1), generator=g).to(x.device)  # top and left, pixels
+        pos = torch.arange(size, device=x.device)
+        rows = (pos >= corner[0]) & (pos < corner[0] + k)  # (B, S)
+        cols = (pos >= corner[1]) & (pos < corner[1] + k)
+        return x.masked_fill_((rows[:, :, None] & cols[:, None, :])[:, None], 0.0)
 
     def _output_buffer(self, shape: tuple[int, ...]) -> torch.Tensor | None:
         """A previous output tensor that nothing references any more, else a new one (two are kept).

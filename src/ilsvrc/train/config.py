@@ -391,6 +391,9 @@ class TrainConfig:
         (256, 512), "scale-jitter shorter-side range for 224 crops, scaled by input_size / 224", "augment"
     )
     pca_std: float | None = _recipe(0.0, "AlexNet PCA lighting strength (needs pca_eigval/eigvec)", "augment")
+    cutout: int | None = _recipe(
+        0, "cutout: one square of this many pixels per training image set to the mean colour (0 = off)", "augment"
+    )
     flip: str | bool | None = _recipe(
         "random",
         "horizontal flips in training: 'random' (each image, each epoch), 'alternate' (each image at random in "
@@ -527,6 +530,7 @@ def _validate(c: TrainConfig) -> None:
     _range(c.weight_decay, "weight_decay", 0, math.inf)
     _range(c.train_subset, "train_subset", 1, 2**40)
     _range(c.input_size, "input_size", 1, MAX_INPUT_SIZE)
+    _range(c.cutout, "cutout", 0, MAX_INPUT_SIZE)
     _range(c.image_size, "image_size", 1, MAX_IMAGE_SIZE)
     _range(c.workers_threads, "threads", 1, MAX_THREADS)
     _range(c.seed, "seed", 0, MAX_SEED)

@@ -320,6 +320,8 @@ def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | 
 
     mean, std = tuple(train_set.mean), tuple(train_set.std)
     meta = getattr(train_set, "meta", {}) or {}
+    if cfg.cutout > size:
+        raise UserError(f"--cutout {cfg.cutout} is larger than the {size}-pixel training crops; choose <= {size}")
     augment = TrainAugment(
         augment_kind,
         size,
@@ -334,6 +336,7 @@ def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | 
         pca_std=cfg.pca_std if "pca_eigval" in meta else 0.0,
         pca_eigval=meta.get("pca_eigval"),
         pca_eigvec=meta.get("pca_eigvec"),
+        cutout=cfg.cutout,
     )
     eval_tf = EvalTransform(size, mean, std, crops=cfg.eval_crops, resize=eval_resize)
     if cfg.tta != "none":
