@@ -164,3 +164,47 @@ def test_ablation_table_compares_each_piece_at_a_fixed_time(tmp_path, capsys):
     assert "(reference)" in capsys.readouterr().out
     assert table.main([str(paths[1]), "--at-seconds", "600"]) == 2  # no full-recipe result to compare with
     assert table.main([str(tmp_path / "missing.json"), "--at-seconds", "600"]) == 2
+
+
+def _record(accs_at: list[list[tuple[float, float]]], epochs: float = 10) -> dict:
+    """A time_to_accuracy JSON with the fields the record table reads; one run per (wall_s, accuracy) curve."""
+    runs = []
+    for curve in accs_at:
+        points = [{"wall_s": t, "test_accuracy": a, "train_flops": 1e14 * t / 600} for t, a in curve]
+        runs.append(
+            {
+                "curve": points,
+                "config": {"epochs": epochs},
+                "images_per_s": 500.0,
+                "final_test_accuracy": curve[-1][1],
+                "wall_s": curve[-1][0] + 5,
+            }
+        )
+    machine = {"cpu": "AMD EPYC", "cpu_capability": "AVX2", "date": "2026-12-02 19:00 UTC"}
+    return {"widths": [64, 256, 256], "overrides": {"pad": 4}, "ablate": [], "runs": runs, "machine": machine}
+
+
+def test_record_table_meets_a_goal_only_on_the_mean_over_seeds_at_its_time(tmp_path, capsys):
+    table = _script("record_table")
+    ok = _record([[(300, 0.85), (590, 0.905)], [(300, 0.84), (595, 0.899)], [(580, 0.90)]])
+    assert table.goal_result(ok, 0.90, 600) == {"mean": pytest.approx(90.133, abs=1e-3), "seeds": 3, "met": True}
+    short = _record([[(590, 0.93)], [(590, 0.86)]])  # mean 89.5: one fast seed does not carry the goal
+    assert table.goal_result(short, 0.90, 600)["met"] is False
+    late = _record([[(590, 0.95)], [(610, 0.99)]])  # the second seed had no evaluation by 600 s
+    assert table.goal_result(late, 0.90, 600) == {"mean": None, "seeds": 2, "met": False}
+    md = table.markdown([ok, late], [(0.90, 600.0)])
+    assert "widths 64-256-256, 10 epochs, pad=4" in md and "AMD EPYC (AVX2), 2026-12-02 19:00 UTC" in md
+    assert "90.13%: **met**" in md and "no evaluation by then: not met" in md
+    assert "90.13 +- 0.32" in md  # final accuracy, mean +- std over the three seeds, in points
+    with pytest.raises(Exception, match="ACCURACY:SECONDS"):
+        table.parse_goal("90%")
+
+
+def test_record_table_reads_a_committed_cifar_fast_result(capsys):
+    table = _script("record_table")
+    result = Path(__file__).resolve().parents[1] / "benchmarks/results/time_to_accuracy_cifar_fast_18ep.json"
+    assert table.main([str(result), "--goal", "0.90:1800", "--goal", "0.935:1800"]) == 0
+    out = capsys.readouterr().out
+    # the 18-epoch run's last evaluation by 1,800 s is epoch 16 at 1,719 s: 91.04%, over 90% and under 93.5%
+    assert "91.04%: **met**" in out and "91.04%: not met" in out and "| 1 |" in out
+    assert table.main([str(result).replace("18ep", "nope")]) == 2

@@ -20,6 +20,14 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def cpu_capability() -> str | None:
+    """PyTorch's CPU kernel level on this machine (e.g. "AVX2", "AVX512"), None where torch cannot say."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def describe() -> dict:
     """Machine, versions and commit, stored with every benchmark result."""
     cpu = cpu_name()
@@ -31,6 +39,9 @@ def describe() -> dict:
         commit = ""
     return {
         "cpu": cpu,
+        # the widest vector ISA PyTorch dispatches to ("AVX2", "AVX512"): one CPU model name ("AMD EPYC") covers
+        # VMs that differ 2x in speed, so results say which kernels ran
+        "cpu_capability": cpu_capability(),
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ilsvrc.bench.machine import cpu_name
+from ilsvrc.bench.machine import cpu_capability, cpu_name
 from ilsvrc.reproduce.claim import Claim, Setup
 
 
@@ -20,9 +20,16 @@ def environment() -> dict:
         "torch": torch.__version__,
         "machine": platform.machine(),
         "processor": cpu_name(),
+        "cpu_capability": cpu_capability(),  # AVX2 vs AVX512: the same model name can be 2x apart in speed
         "threads": torch.get_num_threads(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _machine(env: dict) -> str:
+    """'Intel(R) Xeon(R) Processor (2 threads)', with the kernel level where recorded: '(AVX2, 2 threads)'."""
+    level = f"{env['cpu_capability']}, " if env.get("cpu_capability") else ""
+    return f"{env['processor']} ({level}{env['threads']} threads)"
 
 
 _MINIATURE = "a miniature of the paper's experiment, not its run"
@@ -87,9 +94,8 @@ def write_report(
         "",
         *[f"![{p}]({p})" for p in plots],
         "",
-        f"Run time {wall_s / 60:.1f} min on {results['environment']['processor']} "
-        f"({results['environment']['threads']} threads), torch {results['environment']['torch']}, "
-        f"{results['environment']['date']}.",
+        f"Run time {wall_s / 60:.1f} min on {_machine(results['environment'])}, "
+        f"torch {results['environment']['torch']}, {results['environment']['date']}.",
     ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return results
