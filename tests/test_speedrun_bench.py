@@ -5,6 +5,9 @@ The airbench pieces (lookahead, alternating flips, translate TTA, ...) are teste
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -208,3 +211,18 @@ def test_record_table_reads_a_committed_cifar_fast_result(capsys):
     # the 18-epoch run's last evaluation by 1,800 s is epoch 16 at 1,719 s: 91.04%, over 90% and under 93.5%
     assert "91.04%: **met**" in out and "91.04%: not met" in out and "| 1 |" in out
     assert table.main([str(result).replace("18ep", "nope")]) == 2
+
+
+def test_speed_record_script_runs_both_attempts_and_writes_the_table(shared_data, tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_record.sh"
+    tiny = "--widths 8 8 8 --train-subset 64 --val-subset 32 --batch-size 32 --threads 1"
+    env = dict(os.environ, OUT=str(tmp_path / "results"), RUNS=str(tmp_path / "runs"), PYTHON=sys.executable)
+    env.update(SHORT=f"--epochs 1 {tiny}", LONG=f"--epochs 2 --set pad=4 {tiny}")
+    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    done = subprocess.run(["bash", str(script), "1", str(cifar)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "failed" not in done.stdout, done.stdout + done.stderr
+    table = (tmp_path / "results" / "record_table.md").read_text()
+    assert "widths 8-8-8, 1 epochs" in table and "widths 8-8-8, 2 epochs, pad=4" in table
+    assert table.count("not met") == 4  # 32 test images after 2 and 4 steps: no goal is met
+    long = json.loads((tmp_path / "results" / "record_30min.json").read_text())
+    assert long["runs"][0]["config"]["pad"] == 4 and long["overrides"] == {"pad": 4}
