@@ -29,9 +29,14 @@ def runs_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", list(CLAIMS))
-def test_claim_runs_at_tiny_size_and_writes_its_report(name, runs_root):
+def test_claim_runs_at_tiny_size_and_writes_its_report(name, runs_root, capsys):
     tmp_path = runs_root / name
-    results = run_claim(name, "tiny", data=None, out=tmp_path, progress=False)
+    shown = name == "ensemble"  # one claim with progress on: it names each net it trains
+    results = run_claim(name, "tiny", data=None, out=tmp_path, progress=shown)
+    if shown:
+        err = capsys.readouterr().err
+        assert "[ensemble (tiny)] net 1: cifar_convnet member0 seed 0, 0.0 min so far" in err
+        assert "[ensemble (tiny)] net 2: cifar_convnet member1 seed 1, " in err
     assert set(results) >= FIELDS
     assert results["verdict"] in VERDICTS and results["reason"]
     saved = json.loads((tmp_path / "results.json").read_text())

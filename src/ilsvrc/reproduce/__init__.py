@@ -53,7 +53,7 @@ def run_claim(
     except OSError as err:
         raise UserError(f"cannot create output folder {out}: {err.strerror}") from None
     start = time.perf_counter()
-    ctx = Context(setup, data, device=device, progress=progress)
+    ctx = Context(setup, data, device=device, progress=progress, name=f"{name} ({budget})")
     try:
         measured = claim.run(ctx)
         measured["engine"] = sorted(ctx.engine_paths)

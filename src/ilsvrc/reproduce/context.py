@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,13 @@ class RunRecord:
 class Context:
     """Data and a `fit` function for one claim run; every run of a claim shares the same data."""
 
-    def __init__(self, setup: Setup, data: str | None, device: str | None = None, progress: bool = True) -> None:
+    def __init__(
+        self, setup: Setup, data: str | None, device: str | None = None, progress: bool = True, name: str = ""
+    ) -> None:
         from ilsvrc.data import load_dataset
 
-        self.setup, self.device, self.progress = setup, device, progress
+        self.setup, self.device, self.progress, self.name = setup, device, progress, name
+        self._start = time.monotonic()
         train_full = load_dataset(data, "train")
         val_full = load_dataset(data, "val")
         self.train_set = _take(train_full, setup.train_images, seed=0)
@@ -62,6 +67,13 @@ class Context:
         from ilsvrc.train import TrainConfig, train
 
         self.runs += 1
+        if self.progress:  # a claim trains a dozen nets or more: say which one this is and how long it has been
+            minutes = (time.monotonic() - self._start) / 60
+            print(
+                f"[{self.name or 'reproduce'}] net {self.runs}: {model} {label} seed {seed}, {minutes:.1f} min so far",
+                file=sys.stderr,
+                flush=True,
+            )
         run_dir = Path(self._scratch.name) / f"{self.runs:02d}-{model}-{label or 'run'}-s{seed}"
         config = TrainConfig(
             model=model,
