@@ -276,8 +276,10 @@ def plot(result: dict, path: Path) -> None:
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
     ax.set_ylim(max(0.0, lowest - 5), 100)
     removed = f", without {', '.join(result['ablate'])}" if result["ablate"] else ""
+    removed += "".join(f", {k}={v}" for k, v in result.get("overrides", {}).items())
     m = result["machine"]
-    where = f"{m.get('gpu') or m.get('cpu')}, {m.get('threads')} threads, {m.get('date', '')}"
+    level = f" ({m['cpu_capability']})" if m.get("cpu_capability") and not m.get("gpu") else ""
+    where = f"{m.get('gpu') or m.get('cpu')}{level}, {m.get('threads')} threads, {m.get('date', '')}"
     ax.set_title(
         f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}\n{where}; "
         f"{result['test_images']:,} CIFAR-10 test images (JPEG-q75 copy)",
