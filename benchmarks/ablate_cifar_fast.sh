@@ -2,7 +2,8 @@
 # The cifar-fast ablation: the full recipe, then each airbench piece removed, at the same epochs and seeds;
 # then the table of test accuracy at a fixed wall time. Run alone on the machine (timings are the result).
 # usage: bash benchmarks/ablate_cifar_fast.sh [seeds] [epochs] [at_seconds] [data]
-#   On the 2-core AMD EPYC VM one 10-epoch seed takes about 18 minutes, so 1 seed of the ten arms (full + nine removed) is ~3 h.
+#   One 10-epoch seed takes ~10 min on the 2-core Intel Xeon (AMX) VM, ~18 on the AMD EPYC (AVX512) one and ~75 on
+#   the AMD EPYC (AVX2, fp32) one, so 1 seed of the ten arms (full + nine removed) is ~1.7 h, ~3 h or ~12 h.
 set -uo pipefail
 seeds=${1:-3}
 epochs=${2:-10}

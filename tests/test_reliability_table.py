@@ -507,6 +507,14 @@ CASES: list[Case] = [
         2,
         ("--tta", "--eval-crops 1"),
     ),
+    Case(
+        "cli",
+        "cutout larger than the training crops",
+        lambda t, c: cli("train", "resnet20", "--data", c["data"], "--cutout", "200", "--out", t / "cut"),
+        2,
+        ("--cutout 200", "larger than"),
+    ),
+    Case("cli", "negative cutout", lambda t, c: cli("train", "--cutout", "-2"), 2, ("cutout must be >= 0",)),
     Case("cli", "input size 8 for alexnet (needs 67)", _small_alexnet, 2, ("alexnet", "67")),
     Case(
         "cli",
