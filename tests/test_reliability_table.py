@@ -510,7 +510,9 @@ CASES: list[Case] = [
     Case(
         "cli",
         "cutout larger than the training crops",
-        lambda t, c: cli("train", "resnet20", "--data", c["data"], "--cutout", "200", "--out", t / "cut"),
+        lambda t, c: cli(
+            "train", "resnet20", "--data", c["data"], "--batch-size", "4", "--cutout", "200", "--out", t / "cut"
+        ),
         2,
         ("--cutout 200", "larger than"),
     ),
