@@ -56,15 +56,22 @@ def markdown(results: list[dict], seconds: float) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def read_results(paths: list[str]) -> list[dict] | None:
+    """The time_to_accuracy.py JSONs at `paths`; None (after one error line on stderr) if one cannot be read."""
+    try:
+        return [json.loads(Path(p).read_text()) for p in paths]
+    except (OSError, ValueError) as e:
+        print(f"error: cannot read a result file: {e}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", help="time_to_accuracy.py JSON files")
     ap.add_argument("--at-seconds", type=float, required=True, help="the fixed wall time the table compares at")
     args = ap.parse_args(argv)
-    try:
-        results = [json.loads(Path(p).read_text()) for p in args.results]
-    except (OSError, ValueError) as e:
-        print(f"error: cannot read a result file: {e}", file=sys.stderr)
+    results = read_results(args.results)
+    if results is None:
         return 2
     if not any(not r.get("ablate") for r in results):
         print("error: no result without ablations (the full recipe) among the inputs", file=sys.stderr)

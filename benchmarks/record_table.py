@@ -11,13 +11,12 @@ no evaluation by then counts as not met: the result cannot claim the goal.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablation_table import accuracy_at  # a sibling script, not a package
+from ablation_table import accuracy_at, read_results  # a sibling script, not a package
 
 
 def parse_goal(text: str) -> tuple[float, float]:
@@ -92,10 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("results", nargs="+", help="time_to_accuracy.py JSON files")
     ap.add_argument("--goal", type=parse_goal, action="append", default=[], metavar="ACC:SECONDS")
     args = ap.parse_args(argv)
-    try:
-        results = [json.loads(Path(p).read_text()) for p in args.results]
-    except (OSError, ValueError) as e:
-        print(f"error: cannot read a result file: {e}", file=sys.stderr)
+    results = read_results(args.results)
+    if results is None:
         return 2
     bad = [p for p, r in zip(args.results, results, strict=True) if not isinstance(r, dict) or not r.get("runs")]
     if bad:
