@@ -157,6 +157,7 @@ def test_verdict_table_lists_each_claim_report(runs_root, tmp_path):
     shutil.copytree(runs_root / "ensemble", tmp_path / "ensemble")
     table = write_verdict_table(tmp_path)
     assert "[ensemble](ensemble/report.md)" in table and table.count("\n") == 3
+    assert table.splitlines()[-1].endswith(" threads) |")  # each run time beside the machine it was measured on
     assert (tmp_path / "README.md").read_text().endswith(table)
     # reproduce_all.sh's layout, CLAIM/BUDGET/: one row per budget, the link to that budget's report
     shutil.move(tmp_path / "ensemble", tmp_path / "tiny")

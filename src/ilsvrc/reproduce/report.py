@@ -234,7 +234,9 @@ def write_verdict_table(results_root: Path) -> str:
 def verdict_table(results_root: Path) -> str:
     """Markdown table of every results.json under `results_root`: one folder per claim, or per claim and
     budget (CLAIM/BUDGET/results.json, as benchmarks/reproduce_all.sh writes them)."""
-    rows = ["| claim | paper | verdict | why | budget | run time |", "| --- | --- | --- | --- | --- | --- |"]
+    # run times are read beside the machine: the 2-core VMs seen so far differ up to 7x in training speed
+    columns = ["claim", "paper", "verdict", "why", "budget", "run time", "machine"]
+    rows = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     order = {"tiny": 0, "small": 1, "medium": 2, "paper": 3}
     found = [*results_root.glob("*/results.json"), *results_root.glob("*/*/results.json")]
     results = sorted(
@@ -244,6 +246,6 @@ def verdict_table(results_root: Path) -> str:
         link = f"[{r['claim']}]({path.parent.relative_to(results_root).as_posix()}/report.md)"
         rows.append(
             f"| {link} | {r['paper'].split(')')[0]}) | **{r['verdict']}** | {r['reason']} | {r['budget']} | "
-            f"{r['wall_s'] / 60:.1f} min |"
+            f"{r['wall_s'] / 60:.1f} min | {_machine(r['environment'])} |"
         )
     return "\n".join(rows) + "\n"
