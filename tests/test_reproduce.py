@@ -46,9 +46,9 @@ def test_claim_runs_at_tiny_size_and_writes_its_report(name, runs_root, capsys):
     for png in results["plots"]:
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert results["measured"]["table"], "the report's table of measured numbers is empty"
-    # the engine's speed choices of every net trained, named in the report
-    assert results["measured"]["engine"] and all(": cpu, " in e for e in results["measured"]["engine"])
-    assert "**Engine path.** " + results["measured"]["engine"][0] in report
+    # every net trained, with its size and the engine's speed choices, named in the report
+    assert results["measured"]["engine"] and all(" params): cpu, " in e for e in results["measured"]["engine"])
+    assert "**Nets and engine path.** " + results["measured"]["engine"][0] in report
 
 
 def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():

@@ -10,10 +10,10 @@ import pytest
 from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from ilsvrc.reproduce.stats import (
     Interval,
-    below_floor,
     bootstrap_difference,
     difference,
     judge,
+    quality_floor,
     sentence,
     t_interval,
 )
@@ -74,9 +74,14 @@ def test_bootstrap_of_identical_and_of_shifted_predictions():
 
 
 def test_quality_floor_names_the_arms_that_did_not_learn():
-    assert below_floor({"relu": [0.2, 0.25], "tanh": [0.3]}, 0.35) is None
-    reason = below_floor({"relu": [0.88, 0.9], "tanh": [0.2]}, 0.35)
-    assert reason.startswith("undertrained") and "relu 89.0%" in reason and "tanh" not in reason
+    learned = quality_floor({"relu": [0.2, 0.25], "tanh": [0.3]}, 0.35)
+    assert learned.passed and learned.text() == (
+        "the nets learned: mean error within the 35% quality floor (relu 22.5%, tanh 30.0%)"
+    )
+    assert quality_floor({"resnet20": [0.35]}, 0.35).passed  # at the floor counts as learned
+    failed = quality_floor({"relu": [0.88, 0.9], "tanh": [0.2]}, 0.35)
+    reason = failed.text()
+    assert not failed.passed and reason.startswith("undertrained") and "relu 89.0%" in reason and "tanh" not in reason
 
 
 def test_combine_needs_every_part_and_the_floor_overrides():
@@ -91,7 +96,14 @@ def test_combine_needs_every_part_and_the_floor_overrides():
     assert verdict == NOT_REPRODUCED
     assert "dropout minus no dropout val - train gap = +3.00 points" in reason
     assert "at least 0.5 points: reproduced" in reason
-    verdict, reason = combine([yes], undertrained="undertrained: x")
-    assert verdict == INCONCLUSIVE and reason.startswith("undertrained: x (measured, not judged: ")
+    undertrained = quality_floor({"no LRN": [0.6]}, 0.45)
+    verdict, reason = combine([yes], undertrained)
+    assert verdict == INCONCLUSIVE and reason.startswith("undertrained: mean error above the 45% quality floor")
+    assert "(measured, not judged: " in reason
     assert "reproduced" not in reason  # no verdict on a difference of undertrained nets
-    assert combine([], undertrained="undertrained: x") == (INCONCLUSIVE, "undertrained: x")
+    assert combine([], undertrained) == (INCONCLUSIVE, undertrained.text())
+    # a floor that passed does not change the verdict, and the reason says the nets learned
+    verdict, reason = combine([yes], quality_floor({"no LRN": [0.3]}, 0.45))
+    assert verdict == REPRODUCED and reason.endswith(
+        "; the nets learned: mean error within the 45% quality floor (no LRN 30.0%)"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 from ilsvrc.models.costs import model_costs
 from ilsvrc.reproduce.claim import NOT_REPRODUCED, Claim, Setup, mean_std
 from ilsvrc.reproduce.report import plot_bars
-from ilsvrc.reproduce.stats import Comparison, below_floor, combine, difference
+from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
 
 FLOOR = 0.50  # the naive net's validation error must be below this, or neither net learned enough to judge
 
@@ -83,7 +83,7 @@ def decide(m: dict) -> tuple[str, str]:
     )
     if m["mac_ratio"] < 2:
         return NOT_REPRODUCED, f"{cost}: less than the 2x saving the rule needs"
-    verdict, reason = combine(comparisons(m), below_floor({"naive": runs["naive"]["val_error"]}, FLOOR))
+    verdict, reason = combine(comparisons(m), quality_floor({"naive": runs["naive"]["val_error"]}, FLOOR))
     at_epochs = difference(runs["1x1 bottleneck"]["val_error"], runs["naive"]["val_error"])
     return verdict, f"{cost}; {reason} (at equal epochs instead: {at_epochs.points()})"
 

@@ -46,7 +46,8 @@ class Context:
         )  # the data's own size: 32 for CIFAR, 28 for the bundled set
         self._scratch = tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
         self.runs = 0
-        self.engine_paths: set[str] = set()  # the speed choices the runs were made with, for the report
+        # each net's size (the scale the claim was shown at) and the speed choices it ran with, for the report
+        self.engine_paths: set[str] = set()
 
     def fit(
         self,
@@ -103,8 +104,8 @@ class Context:
         result = train(config, train_set=train_set or self.train_set, val_set=self.val_set)
         s = result.summary
         self.engine_paths.add(
-            f"{model}: {s['device']}, {s['precision']} ({s['precision_reason']}), channels_last "
-            f"{'on' if s['channels_last'] else 'off'}, {s['threads']} threads"
+            f"{model} ({s['params']:,} params): {s['device']}, {s['precision']} ({s['precision_reason']}), "
+            f"channels_last {'on' if s['channels_last'] else 'off'}, {s['threads']} threads"
         )
         return RunRecord(history=result.history, summary=result.summary, model=result.model)
 

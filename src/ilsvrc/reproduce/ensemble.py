@@ -8,7 +8,7 @@ import torch
 
 from ilsvrc.reproduce.claim import Claim, Setup
 from ilsvrc.reproduce.report import plot_bars
-from ilsvrc.reproduce.stats import Comparison, Interval, below_floor, bootstrap_difference, combine
+from ilsvrc.reproduce.stats import Comparison, Interval, bootstrap_difference, combine, quality_floor
 
 FLOOR = 0.45  # the best member's validation error must be below this, or the members did not learn
 
@@ -51,7 +51,7 @@ def comparisons(m: dict) -> list[Comparison]:
 
 
 def decide(m: dict) -> tuple[str, str]:
-    verdict, reason = combine(comparisons(m), below_floor({"best member": [m["best_single"]]}, FLOOR))
+    verdict, reason = combine(comparisons(m), quality_floor({"best member": [m["best_single"]]}, FLOOR))
     return verdict, f"{100 * m['ensemble']:.2f}% vs {100 * m['best_single']:.2f}% validation error; {reason}"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ilsvrc.reproduce.claim import Claim, Setup, mean_std
 from ilsvrc.reproduce.report import plot_curves
-from ilsvrc.reproduce.stats import Comparison, below_floor, combine, difference
+from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
 
 FLOOR = 0.45  # the baseline nets' validation error must be below this, or they did not learn enough to judge
 
@@ -58,7 +58,7 @@ def comparisons(m: dict) -> list[Comparison]:
 
 
 def decide(m: dict) -> tuple[str, str]:
-    floor = below_floor({k: m["runs"][k]["val_error"] for k in ("no LRN", "FC, no dropout")}, FLOOR)
+    floor = quality_floor({k: m["runs"][k]["val_error"] for k in ("no LRN", "FC, no dropout")}, FLOOR)
     return combine(comparisons(m), floor)
 
 
@@ -91,7 +91,7 @@ CLAIM = Claim(
         "ImageNet top-1/top-5 gain from LRN": "1.4 / 1.2 points",
     },
     rule="At equal budget and lr, over seeds (95% t-intervals, paired by seed): LRN minus no-LRN validation error "
-    "must exclude zero on the negative side with a mean of at least -0.5 points; dropout minus no-dropout "
+    "must exclude zero on the negative side with a mean at least 0.5 points below zero; dropout minus no-dropout "
     "(validation - training) error gap must exclude zero on the negative side. Reproduced if both hold; not "
     "reproduced if either interval lies on the positive side; inconclusive otherwise, and inconclusive "
     "(undertrained) if a baseline net's validation error is above 45%.",

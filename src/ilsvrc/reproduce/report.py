@@ -84,7 +84,7 @@ def write_report(
         "",
         f"**Command.** `{command}`",
         "",
-        "**Engine path.** " + ("; ".join(measured.get("engine", [])) or "not recorded"),
+        "**Nets and engine path.** " + ("; ".join(measured.get("engine", [])) or "not recorded"),
         "",
         f"**Verdict: {verdict}.** {reason}",
         "",

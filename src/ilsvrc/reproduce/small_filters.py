@@ -7,7 +7,7 @@ from pathlib import Path
 from ilsvrc.models.costs import model_costs
 from ilsvrc.reproduce.claim import NOT_REPRODUCED, Claim, Setup, mean_std
 from ilsvrc.reproduce.report import plot_bars
-from ilsvrc.reproduce.stats import Comparison, below_floor, combine, difference
+from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
 
 FLOOR = 0.45  # every net's validation error must be below this, or the nets did not learn enough to judge
 PAIRS = [
@@ -66,7 +66,7 @@ def decide(m: dict) -> tuple[str, str]:
     weights = ", ".join(f"{runs[a]['params']:,} vs {runs[b]['params']:,}" for a, b in PAIRS[:2])
     if not all(runs[a]["params"] < runs[b]["params"] for a, b in PAIRS[:2]):
         return NOT_REPRODUCED, f"the 3x3 stacks do not have fewer weights than the single filters ({weights})"
-    verdict, reason = combine(comparisons(m), below_floor({k: v["val_error"] for k, v in runs.items()}, FLOOR))
+    verdict, reason = combine(comparisons(m), quality_floor({k: v["val_error"] for k, v in runs.items()}, FLOOR))
     return verdict, f"the 3x3 stacks have fewer weights ({weights}); {reason}"
 
 

@@ -118,13 +118,30 @@ def sentence(a: str, b: str, diff: Interval, predicted_sign: int, quantity: str 
     return f"{a} minus {b} {quantity} = {diff.points()}; the paper predicts a {side} difference ({who})"
 
 
-def below_floor(errors: dict[str, Sequence[float]], floor: float) -> str | None:
-    """The reason a run is undertrained (some arm's mean error above `floor`), or None when every arm learned."""
-    bad = {arm: float(np.mean(v)) for arm, v in errors.items() if float(np.mean(v)) > floor}
-    if not bad:
-        return None
-    listed = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in bad.items())
-    return f"undertrained: mean error above the {100 * floor:.0f}% quality floor ({listed}); no verdict on the paper"
+@dataclass(frozen=True)
+class Floor:
+    """The quality floor's check: each baseline arm's mean error (fractions) against `floor`."""
+
+    errors: dict[str, float]
+    floor: float
+
+    @property
+    def passed(self) -> bool:
+        return all(e <= self.floor for e in self.errors.values())
+
+    def text(self) -> str:
+        """What a reader needs either way: which arms were checked, their errors, and whether they learned."""
+        limit = f"{100 * self.floor:.0f}% quality floor"
+        if self.passed:
+            listed = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in self.errors.items())
+            return f"the nets learned: mean error within the {limit} ({listed})"
+        bad = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in self.errors.items() if e > self.floor)
+        return f"undertrained: mean error above the {limit} ({bad}); no verdict on the paper"
+
+
+def quality_floor(errors: dict[str, Sequence[float]], floor: float) -> Floor:
+    """Check that the baseline arms learned: each arm's mean over seeds must be at most `floor`."""
+    return Floor({arm: float(np.mean(v)) for arm, v in errors.items()}, floor)
 
 
 @dataclass(frozen=True)
@@ -147,15 +164,16 @@ class Comparison:
         return f"{sentence(self.a, self.b, self.diff, self.predicted_sign, self.quantity)}{need}: {self.verdict}"
 
 
-def combine(comparisons: Sequence[Comparison], undertrained: str | None = None) -> tuple[str, str]:
+def combine(comparisons: Sequence[Comparison], floor: Floor | None = None) -> tuple[str, str]:
     """Overall verdict: reproduced when every comparison is, not reproduced when any contradicts the paper.
 
-    `undertrained` (from `below_floor`) overrides everything: such runs say nothing about the paper. The
-    differences are still stated after it, without a verdict each, so a reader sees what was measured.
+    A `floor` (from `quality_floor`) that failed overrides everything: such runs say nothing about the paper. The
+    differences are still stated after it, without a verdict each, so a reader sees what was measured. A floor
+    that passed is stated after the comparisons, so every verdict shows that its nets learned.
     """
-    if undertrained:
+    if floor is not None and not floor.passed:
         measured = "; ".join(sentence(c.a, c.b, c.diff, c.predicted_sign, c.quantity) for c in comparisons)
-        return INCONCLUSIVE, undertrained + (f" (measured, not judged: {measured})" if measured else "")
+        return INCONCLUSIVE, floor.text() + (f" (measured, not judged: {measured})" if measured else "")
     verdicts = [c.verdict for c in comparisons]
     if all(v == REPRODUCED for v in verdicts):
         overall = REPRODUCED
@@ -163,4 +181,5 @@ def combine(comparisons: Sequence[Comparison], undertrained: str | None = None) 
         overall = NOT_REPRODUCED
     else:
         overall = INCONCLUSIVE
-    return overall, "; ".join(c.text() for c in comparisons)
+    parts = [c.text() for c in comparisons] + ([floor.text()] if floor is not None else [])
+    return overall, "; ".join(parts)

@@ -8,7 +8,7 @@ import torch
 
 from ilsvrc.models.costs import model_costs
 from ilsvrc.reproduce.claim import Claim, Setup, mean_std
-from ilsvrc.reproduce.stats import Comparison, below_floor, combine, difference
+from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
 
 FLOOR = 0.60  # ResNet's validation error on the largest subset must be below this, or nothing learned
 
@@ -59,7 +59,7 @@ def decide(m: dict) -> tuple[str, str]:
     runs = m["runs"]
     largest = f"resnet20 at {runs['resnet20']['sizes'][-1]:,}"
     smallest, *others = comparisons(m)
-    verdict, reason = combine([smallest], below_floor({largest: runs["resnet20"]["val_error"][-1]}, FLOOR))
+    verdict, reason = combine([smallest], quality_floor({largest: runs["resnet20"]["val_error"][-1]}, FLOOR))
     more = "; ".join(f"{c.a} minus {c.b}: {c.diff.points()}" for c in others)
     return verdict, reason + (f" (larger subsets, not decided on: {more})" if more else "")
 
