@@ -73,16 +73,19 @@ def decide(m: dict) -> tuple[str, str]:
 
 def plot(m: dict, out: Path) -> list[str]:
     runs = m["runs"]
+    # the curves are the first seed's; every net at the paper's CIFAR widths (16/32/64 channels per stage)
+    seeds = len(next(iter(runs.values()))["train_error"])
+    which = f"seed 0 of {seeds}, widths 16/32/64"
     return [
         plot_curves(
             out / "train_error.png",
-            "Training error (Fig. 6): plain (dashed) vs residual",
+            f"Training error (Fig. 6): plain (dashed) vs residual\n{which}",
             {k: v["train_curve"] for k, v in runs.items()},
             "training error (%)",
         ),
         plot_curves(
             out / "val_error.png",
-            "Validation error: plain (dashed) vs residual",
+            f"Validation error: plain (dashed) vs residual\n{which}",
             {k: v["val_curve"] for k, v in runs.items()},
             "validation error (%)",
         ),
