@@ -132,11 +132,11 @@ class Floor:
     def text(self) -> str:
         """What a reader needs either way: which arms were checked, their errors, and whether they learned."""
         limit = f"{100 * self.floor:.0f}% quality floor"
+        shown = {arm: e for arm, e in self.errors.items() if self.passed or e > self.floor}  # failed: the culprits
+        listed = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in shown.items())
         if self.passed:
-            listed = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in self.errors.items())
             return f"the nets learned: mean error within the {limit} ({listed})"
-        bad = ", ".join(f"{arm} {100 * e:.1f}%" for arm, e in self.errors.items() if e > self.floor)
-        return f"undertrained: mean error above the {limit} ({bad}); no verdict on the paper"
+        return f"undertrained: mean error above the {limit} ({listed}); no verdict on the paper"
 
 
 def quality_floor(errors: dict[str, Sequence[float]], floor: float) -> Floor:
