@@ -23,10 +23,28 @@ class Setup:
     extra: dict[str, Any] = field(default_factory=dict)  # claim-specific knobs (lr grid, sizes, ...)
 
     def describe(self) -> str:
+        """The setup in a sentence a student can read: "all training images, 7 epochs, batch 128, 3 seeds; lr 0.1"."""
         imgs = "all" if self.train_images is None else f"{self.train_images:,}"
-        return f"{imgs} training images, {self.epochs} epochs, batch {self.batch_size}, {self.seeds} seed(s)" + (
-            f", {self.extra}" if self.extra else ""
-        )
+        if "images_seen" in self.extra:  # equal images per run: the epochs differ per subset size
+            epochs = f"epochs per subset so that each run sees {self.extra['images_seen']:,} images"
+        else:
+            epochs = _count(self.epochs, "epoch")
+        knobs = "; ".join(f"{k.replace('_', ' ')} {_knob(v)}" for k, v in self.extra.items() if k != "images_seen")
+        text = f"{imgs} training images, {epochs}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"
+        return text + (f"; {knobs}" if knobs else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _knob(value: Any) -> str:
+    """A claim knob as text: 10000 -> "10,000", [1000, 4000] -> "1,000 / 4,000"."""
+    if isinstance(value, (list, tuple)):
+        return " / ".join(_knob(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 import torch
 
 from ilsvrc.reproduce.claim import Claim, Setup
-from ilsvrc.reproduce.report import plot_bars
 from ilsvrc.reproduce.stats import Comparison, Interval, bootstrap_difference, combine, quality_floor
 
 FLOOR = 0.45  # the best member's validation error must be below this, or the members did not learn
@@ -56,12 +55,39 @@ def decide(m: dict) -> tuple[str, str]:
 
 
 def plot(m: dict, out: Path) -> list[str]:
-    n = len(m["ensemble_errors"])
-    labels = [f"net {i}" for i in range(n)] + [f"ensemble of {k}" for k in range(2, n + 1)]
-    values = [100 * e for e in m["member_errors"]] + [100 * e for e in m["ensemble_errors"][1:]]
-    return [
-        plot_bars(out / "ensemble.png", "Single nets vs averaged softmax", labels, values, None, "validation error (%)")
-    ]
+    """Validation error against the number of nets averaged, beside every single net and the best one.
+
+    The deciding gap is one or two points on errors near 20%, so the y axis is zoomed to the data (bars from
+    zero would hide it) and the best member is a dashed line the ensemble curve has to get under.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    members = [100 * e for e in m["member_errors"]]  # percent, in training order
+    ensemble = [100 * e for e in m["ensemble_errors"]]  # ensemble[k - 1]: the first k members averaged
+    sizes = list(range(1, len(ensemble) + 1))
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.scatter([1] * len(members), members, color="0.55", zorder=3, label="each single net")
+    ax.plot(sizes, ensemble, marker="o", color="#4C72B0", zorder=4, label="the first k nets averaged")
+    for k, e in zip(sizes, ensemble, strict=True):
+        ax.annotate(f"{e:.2f}", (k, e), textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
+    ax.axhline(min(members), color="#C44E52", linestyle="--", label=f"best single net ({min(members):.2f}%)")
+    spread = max(members + ensemble) - min(members + ensemble)
+    ax.set_ylim(min(members + ensemble) - 0.3 * spread - 0.5, max(members + ensemble) + 0.2 * spread + 0.5)
+    ax.set_xticks(sizes)
+    ax.set(
+        title=f"Averaging the softmax of {m['model']} nets (y axis zoomed)",
+        xlabel="nets averaged (k)",
+        ylabel="validation error (%)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "ensemble.png")
+    plt.close(fig)
+    return ["ensemble.png"]
 
 
 CLAIM = Claim(
@@ -76,7 +102,7 @@ CLAIM = Claim(
     },
     rule="Average the softmax outputs of N nets trained from different seeds. Ensemble minus best member "
     "validation error, with a 95% paired bootstrap interval over the validation images: reproduced if it excludes "
-    "zero on the negative side with a mean of at least -0.5 points; not reproduced if it lies on the positive "
+    "zero on the negative side with a mean at least 0.5 points below zero; not reproduced if it lies on the positive "
     "side; inconclusive otherwise, and inconclusive (undertrained) if the best member's error is above 45%.",
     setups={
         "tiny": Setup(
