@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ilsvrc.reproduce.claim import Claim, Setup
+from ilsvrc.reproduce.report import new_axes, save_figure
 from ilsvrc.reproduce.stats import Comparison, Interval, bootstrap_difference, combine, quality_floor
 
 FLOOR = 0.45  # the best member's validation error must be below this, or the members did not learn
@@ -60,15 +61,10 @@ def plot(m: dict, out: Path) -> list[str]:
     The deciding gap is one or two points on errors near 20%, so the y axis is zoomed to the data (bars from
     zero would hide it) and the best member is a dashed line the ensemble curve has to get under.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     members = [100 * e for e in m["member_errors"]]  # percent, in training order
     ensemble = [100 * e for e in m["ensemble_errors"]]  # ensemble[k - 1]: the first k members averaged
     sizes = list(range(1, len(ensemble) + 1))
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = new_axes()
     ax.scatter([1] * len(members), members, color="0.55", zorder=3, label="each single net")
     ax.plot(sizes, ensemble, marker="o", color="#4C72B0", zorder=4, label="the first k nets averaged")
     for k, e in zip(sizes, ensemble, strict=True):
@@ -84,10 +80,7 @@ def plot(m: dict, out: Path) -> list[str]:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "ensemble.png")
-    plt.close(fig)
-    return ["ensemble.png"]
+    return [save_figure(fig, out / "ensemble.png")]
 
 
 CLAIM = Claim(

@@ -124,6 +124,26 @@ def command_line() -> str:
     return "ilsvrc " + " ".join(args) if args else "ilsvrc reproduce"
 
 
+def new_axes(figsize: tuple[float, float] = (6, 4)):
+    """A figure and its axes on the file-only Agg backend (reports are written on headless machines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize, dpi=100)
+
+
+def save_figure(fig, path: Path) -> str:
+    """Lay out, write and close `fig`; returns the file name the report links to."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name
+
+
 def plot_curves(
     path: Path,
     title: str,
@@ -133,12 +153,7 @@ def plot_curves(
     hline: float | None = None,
 ) -> str:
     """One line per series (label -> values per epoch); returns the file name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = new_axes()
     for label, values in series.items():
         style = "--" if any(w in label for w in ("plain", "tanh", "naive", "single", "vit", " val")) else "-"
         ax.plot(range(1, len(values) + 1), [100 * v for v in values], style, label=label, linewidth=1.8)
@@ -148,21 +163,13 @@ def plot_curves(
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path)
 
 
 def plot_bars(
     path: Path, title: str, labels: list[str], values: list[float], errors: list[float] | None, ylabel: str
 ) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = new_axes()
     bars = ax.bar(labels, values, yerr=errors, capsize=4, color="#4C72B0")
     for bar, v in zip(bars, values, strict=True):
         ax.annotate(
@@ -171,10 +178,7 @@ def plot_bars(
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path)
 
 
 def plot_differences(path: Path, title: str, comparisons: list, verdict: str | None = None) -> str:
@@ -185,12 +189,7 @@ def plot_differences(path: Path, title: str, comparisons: list, verdict: str | N
     claim's overall one, goes under the title: a difference labelled "reproduced" still decides nothing when
     the quality floor failed.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.75 * len(comparisons)), dpi=100)
+    fig, ax = new_axes((8, 1.6 + 0.75 * len(comparisons)))
     finite = [v for c in comparisons for v in (c.diff.low, c.diff.high, c.diff.mean) if abs(v) != float("inf")]
     reach = 100 * max([abs(v) for v in finite] + [c.min_effect for c in comparisons] + [0.01]) * 1.3
     for y, c in enumerate(comparisons):
@@ -215,10 +214,7 @@ def plot_differences(path: Path, title: str, comparisons: list, verdict: str | N
     ax.invert_yaxis()  # the first comparison on top
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path)
 
 
 def write_verdict_table(results_root: Path) -> str:

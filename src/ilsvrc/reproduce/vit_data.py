@@ -8,6 +8,7 @@ import torch
 
 from ilsvrc.models.costs import model_costs
 from ilsvrc.reproduce.claim import Claim, Setup, mean_std
+from ilsvrc.reproduce.report import new_axes, save_figure
 from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
 
 FLOOR = 0.60  # ResNet's validation error on the largest subset must be below this, or nothing learned
@@ -65,12 +66,7 @@ def decide(m: dict) -> tuple[str, str]:
 
 
 def plot(m: dict, out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = new_axes()
     for model, style in (("resnet20", "-o"), ("vit_tiny", "--s")):
         r = m["runs"][model]
         means = [100 * mean_std(v)["mean"] for v in r["val_error"]]
@@ -85,10 +81,7 @@ def plot(m: dict, out: Path) -> list[str]:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "data_scaling.png")
-    plt.close(fig)
-    return ["data_scaling.png"]
+    return [save_figure(fig, out / "data_scaling.png")]
 
 
 CLAIM = Claim(
