@@ -191,3 +191,56 @@ def test_rejudge_rewrites_a_stored_report_from_its_numbers_and_keeps_its_run(run
     stored["rule"] = "another rule"
     (tmp_path / "lrn" / "results.json").write_text(json.dumps(stored))
     assert "skipped" in module.rejudge(tmp_path / "lrn")  # a changed rule needs a new run
+
+
+def test_a_stopped_claim_resumes_its_trained_nets_and_a_rerun_without_resume_is_refused(runs_root, tmp_path):
+    import shutil
+
+    from ilsvrc.errors import UserError
+
+    if not (runs_root / "ensemble" / "results.json").is_file():  # run alone (-k): make the one report it needs
+        run_claim("ensemble", "tiny", data=None, out=runs_root / "ensemble", progress=False)
+    out = tmp_path / "ensemble"
+    shutil.copytree(runs_root / "ensemble", out)
+    first = json.loads((out / "results.json").read_text())
+    nets = sorted(p.name for p in (out / "nets").iterdir())
+    assert nets[0] == "01-cifar_convnet-member0-s0" and len(nets) >= 2  # kept, one folder per net, in order
+    with pytest.raises(UserError, match="--resume"):  # a second start must not train over the first one's nets
+        run_claim("ensemble", "tiny", data=None, out=out, progress=False)
+    # stopped early in its last net, before that net's first checkpoint: it trains again (its config.yaml and
+    # log are replaced), the others continue from their checkpoints
+    shutil.rmtree(out / "nets" / nets[-1] / "checkpoints")
+    (out / "results.json").unlink()
+    again = run_claim("ensemble", "tiny", data=None, out=out, progress=False, resume=True)
+    resumed = again["measured"].pop("resumed")
+    assert (resumed["nets"], resumed["of"]) == (len(nets) - 1, len(nets))
+    assert 0 <= resumed["earlier_min"] * 60 <= again["wall_s"] + 6  # counted in the run time (rounded to 0.1 min)
+    assert again["measured"]["table"] == first["measured"]["table"]  # the same weights give the same errors
+    assert again["verdict"] == first["verdict"] and again["reason"] == first["reason"]
+    assert f"{len(nets) - 1} of {len(nets)} nets were trained" in (out / "report.md").read_text()
+
+
+def test_a_signal_during_a_claim_says_how_to_continue_the_claim(tmp_path, monkeypatch):
+    import signal
+
+    import ilsvrc.train
+    from ilsvrc.train.engine import Interrupted
+
+    real_train, calls = ilsvrc.train.train, []
+
+    def stopped_on_the_second_net(config, **kwargs):  # as the engine does on SIGINT: checkpoint, then raise
+        calls.append(config.out)
+        if len(calls) == 2:
+            raise Interrupted(
+                f"stopped by SIGINT at step 3/8; checkpoint saved (continue with --resume --out {config.out})",
+                signal.SIGINT,
+            )
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(ilsvrc.train, "train", stopped_on_the_second_net)
+    with pytest.raises(Interrupted) as stop:
+        run_claim("ensemble", "tiny", data=None, out=tmp_path, progress=False)
+    message = str(stop.value)
+    assert message.startswith("stopped by SIGINT during net 2 (02-cifar_convnet-member1-s1)")
+    assert "it and the 1 net before it are saved in" in message and "same command plus --resume" in message
+    assert stop.value.exit_code == 128 + signal.SIGINT

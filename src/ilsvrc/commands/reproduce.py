@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, help="seeds per variant (default: the budget's)")
     p.add_argument("--out", help="output folder (default runs/reproduce/CLAIM-BUDGET)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run that stopped: the nets already in OUT/nets resume from their checkpoints",
+    )
     p.set_defaults(func=run)
 
 
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if not Path(args.data).exists():
             raise UserError(f"--data {args.data}: no such file or folder")
     out = args.out or f"runs/reproduce/{args.claim}-{args.budget}"
-    results = run_claim(args.claim, args.budget, args.data, args.seeds, out, args.device)
+    results = run_claim(args.claim, args.budget, args.data, args.seeds, out, args.device, resume=args.resume)
     print(f"{results['claim']}: {results['verdict'].upper()} - {results['reason']}")
     print(f"report: {out}/report.md ({results['wall_s'] / 60:.1f} min)")
     return 0

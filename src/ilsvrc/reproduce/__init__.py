@@ -35,8 +35,13 @@ def run_claim(
     out: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict:
-    """Run claim `name` at `budget` on `data` (None: the bundled set) and write its report to `out`."""
+    """Run claim `name` at `budget` on `data` (None: the bundled set) and write its report to `out`.
+
+    Each net trains in its own folder under out/nets (kept: the trained nets can be evaluated afterwards).
+    `resume` continues a run that stopped: nets already there resume from their checkpoints.
+    """
     import dataclasses
 
     claim = get_claim(name)
@@ -52,11 +57,21 @@ def run_claim(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot create output folder {out}: {err.strerror}") from None
+    nets = out / "nets"
+    if not resume and nets.is_dir() and any(nets.iterdir()):
+        raise UserError(
+            f"{nets} already holds nets from an earlier start of this claim; continue it with --resume, "
+            "or choose another --out"
+        )
     start = time.perf_counter()
-    ctx = Context(setup, data, device=device, progress=progress, name=f"{name} ({budget})")
+    ctx = Context(
+        setup, data, device=device, progress=progress, name=f"{name} ({budget})", nets_dir=nets, resume=resume
+    )
     try:
         measured = claim.run(ctx)
         measured["engine"] = sorted(ctx.engine_paths)
+        if ctx.resumed:
+            measured["resumed"] = {"nets": ctx.resumed, "of": ctx.runs, "earlier_min": round(ctx.earlier_s / 60, 1)}
     finally:
         ctx.close()
     verdict, reason = claim.decide(measured)
@@ -72,7 +87,7 @@ def run_claim(
         verdict,
         reason,
         plots,
-        time.perf_counter() - start,
+        time.perf_counter() - start + ctx.earlier_s,  # the claim's whole training time, over all its starts
         command_line(),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
@@ -27,14 +28,27 @@ class RunRecord:
 
 
 class Context:
-    """Data and a `fit` function for one claim run; every run of a claim shares the same data."""
+    """Data and a `fit` function for one claim run; every run of a claim shares the same data.
+
+    `nets_dir`: where each net's run folder goes (None: a temporary folder, deleted by `close`). With `resume`,
+    a net whose folder already holds a checkpoint continues from it through the engine's exact resume (a
+    finished net adds no steps and gives back the same weights and history), so a claim that trains for hours
+    can stop and go on. The engine refuses a folder whose saved config or data differ from this run's.
+    """
 
     def __init__(
-        self, setup: Setup, data: str | None, device: str | None = None, progress: bool = True, name: str = ""
+        self,
+        setup: Setup,
+        data: str | None,
+        device: str | None = None,
+        progress: bool = True,
+        name: str = "",
+        nets_dir: Path | None = None,
+        resume: bool = False,
     ) -> None:
         from ilsvrc.data import load_dataset
 
-        self.setup, self.device, self.progress, self.name = setup, device, progress, name
+        self.setup, self.device, self.progress, self.name, self.resume = setup, device, progress, name, resume
         self._start = time.monotonic()
         train_full = load_dataset(data, "train")
         val_full = load_dataset(data, "val")
@@ -44,8 +58,11 @@ class Context:
         self.image_size = int(
             self.train_set.images.shape[1]
         )  # the data's own size: 32 for CIFAR, 28 for the bundled set
-        self._scratch = tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
+        self._scratch = None if nets_dir else tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
+        self.nets_dir = Path(nets_dir) if nets_dir else Path(self._scratch.name)
         self.runs = 0
+        self.resumed = 0  # nets continued from a checkpoint an earlier start wrote
+        self.earlier_s = 0.0  # training seconds those earlier starts spent on them
         # each net's size (the scale the claim was shown at) and the speed choices it ran with, for the report
         self.engine_paths: set[str] = set()
 
@@ -66,16 +83,20 @@ class Context:
     ) -> RunRecord:
         """Train `model` with SGD (momentum 0.9) on this context's data and return its record."""
         from ilsvrc.train import TrainConfig, train
+        from ilsvrc.train.engine import Interrupted
 
         self.runs += 1
+        # the folder name is the net's place in the claim's fixed order: a resumed claim finds each net again
+        run_dir = self.nets_dir / _slug(f"{self.runs:02d}-{model}-{label or 'run'}-s{seed}")
+        resuming = self.resume and (run_dir / "checkpoints" / "last.pt").is_file()
         if self.progress:  # a claim trains a dozen nets or more: say which one this is and how long it has been
             minutes = (time.monotonic() - self._start) / 60
             print(
-                f"[{self.name or 'reproduce'}] net {self.runs}: {model} {label} seed {seed}, {minutes:.1f} min so far",
+                f"[{self.name or 'reproduce'}] net {self.runs}: {model} {label} seed {seed}, {minutes:.1f} min so far"
+                + (" (resuming its checkpoint)" if resuming else ""),
                 file=sys.stderr,
                 flush=True,
             )
-        run_dir = Path(self._scratch.name) / f"{self.runs:02d}-{model}-{label or 'run'}-s{seed}"
         config = TrainConfig(
             model=model,
             model_options=dict(model_options or {}),
@@ -95,19 +116,41 @@ class Context:
             augment=augment,
             input_size=self.image_size,
             eval_every=1,
-            checkpoint_every=10**9,
+            checkpoint_every=0,  # epoch ends (and the last step): a stopped claim loses at most one epoch of a net
+            resume=resuming,
+            # stopped before its first checkpoint: nothing in the folder is worth keeping, start the net again
+            overwrite=self.resume and not resuming and run_dir.exists(),
             device=self.device,
             progress=self.progress,
             tensorboard=False,
             seed=seed,
         )
-        result = train(config, train_set=train_set or self.train_set, val_set=self.val_set)
+        began = time.monotonic()
+        try:
+            result = train(config, train_set=train_set or self.train_set, val_set=self.val_set)
+        except Interrupted as stop:  # the engine's advice (train --resume one net) is not this command's
+            raise stop if self._scratch is not None else self._claim_interrupted(stop, run_dir.name) from None
         s = result.summary
+        if resuming:
+            self.resumed += 1
+            self.earlier_s += max(0.0, s["wall_s"] - (time.monotonic() - began))
         self.engine_paths.add(
             f"{model} ({s['params']:,} params): {s['device']}, {s['precision']} ({s['precision_reason']}), "
             f"channels_last {'on' if s['channels_last'] else 'off'}, {s['threads']} threads"
         )
         return RunRecord(history=result.history, summary=result.summary, model=result.model)
+
+    def _claim_interrupted(self, stop: Exception, net: str) -> Exception:
+        """The engine's Interrupted, reworded for the whole claim: what is saved and how to go on."""
+        from ilsvrc.train.engine import Interrupted
+
+        signal_name, before = str(stop).split(" at step")[0], self.runs - 1
+        saved = f"it and the {before} net{'s' * (before != 1)} before it are" if before else "its checkpoint is"
+        return Interrupted(
+            f"{signal_name} during net {self.runs} ({net}); {saved} saved in {self.nets_dir}: "
+            "continue with the same command plus --resume",
+            stop.exit_code - 128,
+        )
 
     @torch.no_grad()
     def probabilities(self, model: torch.nn.Module, batch_size: int = 500) -> torch.Tensor:
@@ -130,7 +173,13 @@ class Context:
         return top1_error(probs, torch.as_tensor(self.val_set.labels))
 
     def close(self) -> None:
-        self._scratch.cleanup()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+
+def _slug(name: str) -> str:
+    """A folder name without spaces or brackets: "02-net-2x 3x3 (RF 5)-s1" -> "02-net-2x_3x3_RF_5-s1"."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name).replace("_-", "-").strip("_")
 
 
 def _take(dataset, n: int | None, seed: int):

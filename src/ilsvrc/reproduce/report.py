@@ -95,10 +95,21 @@ def write_report(
         *[f"![{p}]({p})" for p in plots],
         "",
         f"Run time {wall_s / 60:.1f} min on {_machine(results['environment'])}, "
-        f"torch {results['environment']['torch']}, {results['environment']['date']}.",
+        f"torch {results['environment']['torch']}, {results['environment']['date']}{_resumed(measured)}.",
     ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return results
+
+
+def _resumed(measured: dict) -> str:
+    """How a run that was stopped and continued (--resume) came together, for the run-time line."""
+    r = measured.get("resumed")
+    if not r:
+        return ""
+    return (
+        f" ({r['nets']} of {r['of']} nets were trained, or begun, by an earlier start and resumed from their"
+        f" checkpoints; their {r['earlier_min']} min of training are counted)"
+    )
 
 
 def _table(rows: list[dict]) -> list[str]:
@@ -171,9 +182,17 @@ def plot_bars(
 ) -> str:
     fig, ax = new_axes()
     bars = ax.bar(labels, values, yerr=errors, capsize=4, color="#4C72B0")
-    for bar, v in zip(bars, values, strict=True):
+    for bar, v, e in zip(bars, values, errors or [0.0] * len(values), strict=True):
+        # above the error bar's cap, not on it: the label is unreadable where the whisker crosses it
+        top = bar.get_height() + (e if e == e else 0.0)  # e == e is False for NaN (one seed: no spread)
         ax.annotate(
-            f"{v:.3g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8
+            f"{v:.1f}" if abs(v) < 100 else f"{v:,.0f}",
+            (bar.get_x() + bar.get_width() / 2, top),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
         )
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelsize=8)
