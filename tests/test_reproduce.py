@@ -193,9 +193,10 @@ def test_rejudge_rewrites_a_stored_report_from_its_numbers_and_keeps_its_run(run
     assert "skipped" in module.rejudge(tmp_path / "lrn")  # a changed rule needs a new run
 
 
-def test_a_stopped_claim_resumes_its_trained_nets_and_a_rerun_without_resume_is_refused(runs_root, tmp_path):
+def test_a_stopped_claim_resumes_its_trained_nets_and_a_rerun_without_resume_is_refused(runs_root, tmp_path, capsys):
     import shutil
 
+    from ilsvrc.cli import main
     from ilsvrc.errors import UserError
 
     if not (runs_root / "ensemble" / "results.json").is_file():  # run alone (-k): make the one report it needs
@@ -207,11 +208,17 @@ def test_a_stopped_claim_resumes_its_trained_nets_and_a_rerun_without_resume_is_
     assert nets[0] == "01-cifar_convnet-member0-s0" and len(nets) >= 2  # kept, one folder per net, in order
     with pytest.raises(UserError, match="--resume"):  # a second start must not train over the first one's nets
         run_claim("ensemble", "tiny", data=None, out=out, progress=False)
+    capsys.readouterr()  # drop what the first start printed
+    assert main(["reproduce", "ensemble", "--budget", "tiny", "--out", str(out)]) == 2  # the CLI: one line
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds nets" in err and "--resume" in err
     # stopped early in its last net, before that net's first checkpoint: it trains again (its config.yaml and
     # log are replaced), the others continue from their checkpoints
     shutil.rmtree(out / "nets" / nets[-1] / "checkpoints")
     (out / "results.json").unlink()
-    again = run_claim("ensemble", "tiny", data=None, out=out, progress=False, resume=True)
+    assert main(["reproduce", "ensemble", "--budget", "tiny", "--out", str(out), "--resume"]) == 0
+    assert "resuming its checkpoint" in capsys.readouterr().err  # progress names each net it continues
+    again = json.loads((out / "results.json").read_text())
     resumed = again["measured"].pop("resumed")
     assert (resumed["nets"], resumed["of"]) == (len(nets) - 1, len(nets))
     assert 0 <= resumed["earlier_min"] * 60 <= again["wall_s"] + 6  # counted in the run time (rounded to 0.1 min)
