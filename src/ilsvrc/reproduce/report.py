@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 from datetime import datetime, timezone
@@ -184,7 +185,7 @@ def plot_bars(
     bars = ax.bar(labels, values, yerr=errors, capsize=4, color="#4C72B0")
     for bar, v, e in zip(bars, values, errors or [0.0] * len(values), strict=True):
         # above the error bar's cap, not on it: the label is unreadable where the whisker crosses it
-        top = bar.get_height() + (e if e == e else 0.0)  # e == e is False for NaN (one seed: no spread)
+        top = bar.get_height() + (e if math.isfinite(e) else 0.0)  # NaN with one seed: no spread to draw
         ax.annotate(
             f"{v:.1f}" if abs(v) < 100 else f"{v:,.0f}",
             (bar.get_x() + bar.get_width() / 2, top),
