@@ -225,6 +225,9 @@ def test_a_stopped_claim_resumes_its_trained_nets_and_a_rerun_without_resume_is_
     assert again["measured"]["table"] == first["measured"]["table"]  # the same weights give the same errors
     assert again["verdict"] == first["verdict"] and again["reason"] == first["reason"]
     assert f"{len(nets) - 1} of {len(nets)} nets were trained" in (out / "report.md").read_text()
+    # --overwrite: the earlier nets go, every net trains afresh, the report has no resumed part
+    assert main(["reproduce", "ensemble", "--budget", "tiny", "--out", str(out), "--overwrite"]) == 0
+    assert "resumed" not in json.loads((out / "results.json").read_text())["measured"]
 
 
 def test_a_signal_during_a_claim_says_how_to_continue_the_claim(tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue a run that stopped: the nets already in OUT/nets resume from their checkpoints",
     )
+    p.add_argument("--overwrite", action="store_true", help="delete the nets an earlier start left in OUT/nets first")
     p.set_defaults(func=run)
 
 
@@ -52,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         if not Path(args.data).exists():
             raise UserError(f"--data {args.data}: no such file or folder")
     out = args.out or f"runs/reproduce/{args.claim}-{args.budget}"
-    results = run_claim(args.claim, args.budget, args.data, args.seeds, out, args.device, resume=args.resume)
+    results = run_claim(
+        args.claim, args.budget, args.data, args.seeds, out, args.device, resume=args.resume, overwrite=args.overwrite
+    )
     print(f"{results['claim']}: {results['verdict'].upper()} - {results['reason']}")
     print(f"report: {out}/report.md ({results['wall_s'] / 60:.1f} min)")
     return 0

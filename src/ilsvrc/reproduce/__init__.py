@@ -6,6 +6,7 @@ verdict rule fixed in code before the run (see claim.py).
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -36,11 +37,13 @@ def run_claim(
     device: str | None = None,
     progress: bool = True,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Run claim `name` at `budget` on `data` (None: the bundled set) and write its report to `out`.
 
     Each net trains in its own folder under out/nets (kept: the trained nets can be evaluated afterwards).
-    `resume` continues a run that stopped: nets already there resume from their checkpoints.
+    `resume` continues a run that stopped: nets already there resume from their checkpoints; `overwrite`
+    deletes them and starts again.
     """
     import dataclasses
 
@@ -58,11 +61,15 @@ def run_claim(
     except OSError as err:
         raise UserError(f"cannot create output folder {out}: {err.strerror}") from None
     nets = out / "nets"
-    if not resume and nets.is_dir() and any(nets.iterdir()):
-        raise UserError(
-            f"{nets} already holds nets from an earlier start of this claim; continue it with --resume, "
-            "or choose another --out"
-        )
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; choose one")
+    if nets.is_dir() and any(nets.iterdir()) and not resume:
+        if not overwrite:
+            raise UserError(
+                f"{nets} already holds nets from an earlier start of this claim; continue it with --resume, "
+                "start again with --overwrite, or choose another --out"
+            )
+        shutil.rmtree(nets)
     start = time.perf_counter()
     ctx = Context(
         setup, data, device=device, progress=progress, name=f"{name} ({budget})", nets_dir=nets, resume=resume
