@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -144,12 +145,12 @@ class Context:
         """The engine's Interrupted, reworded for the whole claim: what is saved and how to go on."""
         from ilsvrc.train.engine import Interrupted
 
-        signal_name, before = str(stop).split(" at step")[0], self.runs - 1
+        signum, before = stop.exit_code - 128, self.runs - 1  # the engine exits 128 + the signal's number
         saved = f"it and the {before} net{'s' * (before != 1)} before it are" if before else "its checkpoint is"
         return Interrupted(
-            f"{signal_name} during net {self.runs} ({net}); {saved} saved in {self.nets_dir}: "
-            "continue with the same command plus --resume",
-            stop.exit_code - 128,
+            f"stopped by {signal.Signals(signum).name} during net {self.runs} ({net}); {saved} saved in "
+            f"{self.nets_dir}: continue with the same command plus --resume",
+            signum,
         )
 
     @torch.no_grad()
