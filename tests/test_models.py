@@ -191,6 +191,17 @@ def test_plain_net_has_no_shortcuts_and_the_same_weights():
     assert all(not b.residual for stage in (plain.layer1, plain.layer2, plain.layer3) for b in stage)
 
 
+def test_inception_net_width_scales_channels_and_keeps_the_bottleneck_saving():
+    full = {b: model_costs("inception_net", 32, bottleneck=b) for b in (False, True)}
+    half = {b: model_costs("inception_net", 32, bottleneck=b, width=0.5) for b in (False, True)}
+    # MACs of the C -> C convolutions scale with width^2 (the stem's 3 input channels do not shrink)
+    assert 0.24 < half[False]["macs"] / full[False]["macs"] < 0.27
+    assert half[False]["macs"] / half[True]["macs"] > 3.5  # the full net's ratio is 3.65x
+    assert create_model("inception_net", width=0.5)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="width must be positive"):
+        create_model("inception_net", width=0)
+
+
 def test_resnet_v1_and_v1_5_put_the_stride_in_different_places():
     v1, v15 = create_model("resnet50"), create_model("resnet50_v1_5")
     assert v1.layer3[0].conv1.stride == (2, 2) and v1.layer3[0].conv2.stride == (1, 1)

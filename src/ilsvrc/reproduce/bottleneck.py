@@ -16,7 +16,9 @@ VARIANTS = {"naive": {"bottleneck": False}, "1x1 bottleneck": {"bottleneck": Tru
 
 def run(ctx) -> dict:
     lr, epochs = ctx.setup.extra["lr"], ctx.setup.epochs
-    costs = {k: model_costs("inception_net", ctx.image_size, in_chans=ctx.in_chans, **o) for k, o in VARIANTS.items()}
+    width = ctx.setup.extra.get("width", 1.0)  # channel multiplier: both nets shrink alike, the MAC ratio barely moves
+    options = {k: {**o, "width": width} for k, o in VARIANTS.items()}
+    costs = {k: model_costs("inception_net", ctx.image_size, in_chans=ctx.in_chans, **o) for k, o in options.items()}
     mac_ratio = costs["naive"]["macs"] / costs["1x1 bottleneck"]["macs"]
     # equal epochs, and equal training compute: the bottleneck net gets as many more epochs as it saves MACs
     plan = {
@@ -32,7 +34,7 @@ def run(ctx) -> dict:
                 seed=s,
                 lr=lr,
                 epochs=n_epochs,
-                model_options=VARIANTS[variant],
+                model_options=options[variant],
                 label=label.replace(" ", "-").replace(",", ""),
             )
             for s in range(ctx.setup.seeds)
@@ -64,6 +66,7 @@ def run(ctx) -> dict:
         "runs": runs,
         "table": table,
         "mac_ratio": mac_ratio,
+        "width": width,
         "time_ratio": runs["naive"]["ms_per_step"] / runs["1x1 bottleneck"]["ms_per_step"],
         "error_difference_equal_epochs": err["1x1 bottleneck"] - err["naive"],
         "error_difference": err["1x1 bottleneck, equal MACs"] - err["naive"],
@@ -91,10 +94,11 @@ def decide(m: dict) -> tuple[str, str]:
 def plot(m: dict, out: Path) -> list[str]:
     runs = m["runs"]
     labels = list(runs)
+    width = f" (width {m['width']:g})" if m.get("width", 1.0) != 1.0 else ""
     return [
         plot_bars(
             out / "cost.png",
-            "Inception nets: multiply-adds per image",
+            f"Inception nets{width}: multiply-adds per image",
             labels[:2],
             [runs[k]["macs"] / 1e6 for k in labels[:2]],
             None,
@@ -102,7 +106,7 @@ def plot(m: dict, out: Path) -> list[str]:
         ),
         plot_bars(
             out / "error.png",
-            "Validation error: equal epochs, and equal training MACs",
+            f"Validation error{width}: equal epochs, and equal training MACs",
             [k.replace(", ", "\n") for k in labels],
             [100 * mean_std(runs[k]["val_error"])["mean"] for k in labels],
             [100 * mean_std(runs[k]["val_error"])["std"] for k in labels],
@@ -132,7 +136,9 @@ CLAIM = Claim(
         "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"lr": 0.02}),
         # the equal-MACs arm trains 3.7x the naive net's epochs: 3 seeds of all three arms afford 2 naive epochs
         "small": Setup(train_images=10_000, val_images=5_000, epochs=2, seeds=3, extra={"lr": 0.05}),
-        "medium": Setup(train_images=20_000, val_images=None, epochs=3, seeds=3, extra={"lr": 0.05}),
+        # at full width and 20,000 images x 3 epochs the naive net ended at 54% (above the floor) after 87 min on
+        # an AVX2 EPYC; half width costs ~4x fewer MACs (ratio 3.55x instead of 3.65x), so all 50,000 images fit
+        "medium": Setup(train_images=None, val_images=None, epochs=3, seeds=3, extra={"lr": 0.05, "width": 0.5}),
         "paper": Setup(train_images=None, val_images=None, epochs=60, seeds=5, extra={"lr": 0.05}),
     },
     run=run,
