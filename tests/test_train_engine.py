@@ -176,6 +176,18 @@ def test_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(tmp_path, monkeypa
     assert (result.out / "config.yaml").read_text().count("precision: fp32") == 1
 
 
+def test_a_resumed_run_keeps_the_reasons_of_its_first_start(tmp_path, monkeypatch):
+    import ilsvrc.train.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_native", lambda: False)
+    _stopped_run(tmp_path)
+    # the saved config now says fp32 and channels_last on: without the saved reasons both would read "asked for"
+    cfg = tiny_config(tmp_path, epochs=1, model="cifar_convnet", checkpoint_every=0, resume=True)
+    result = train(cfg, tiny_dataset(64, size=8), tiny_dataset(8, size=8))
+    s = json.loads((result.out / "summary.json").read_text())
+    assert "no native bf16" in s["precision_reason"] and s["channels_last_reason"] == "auto: convolutional net"
+
+
 # ------------------------------------------------------------------------------------------- structure
 
 

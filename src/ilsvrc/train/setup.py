@@ -10,7 +10,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -417,7 +417,9 @@ def _network(
         "fingerprint": _fingerprint(spec, raw, num_classes, in_chans, size),
         "data_fingerprint": data_fp,
         "precision": precision.name,
+        "precision_reason": precision.reason,
         "channels_last": channels_last,
+        "channels_last_reason": cl_reason,
     }
     return cfg, raw, precision, (channels_last, cl_reason), facts
 
@@ -454,6 +456,10 @@ def prepare_run(
     cfg, raw, precision, (channels_last, cl_reason), facts = _network(
         cfg, spec, train_set, device, resume is None, (size, eval_resize, init_tf), data_fp
     )
+    if resume is not None:  # the saved config holds the concrete choices; the reasons are those of the first start
+        precision = replace(precision, reason=resume.get("precision_reason", "as the run began"))
+        cl_reason = resume.get("channels_last_reason", "as the run began")
+        facts |= {"precision_reason": precision.reason, "channels_last_reason": cl_reason}
     state = _fresh_state(cfg, raw, loader, gen, facts, precision, total_steps, device)
     if resume is not None:
         state.load_state_dict(resume, dist, out / "checkpoints" / "last.pt")

@@ -36,7 +36,9 @@ FACT_KEYS = (
     "fingerprint",
     "data_fingerprint",
     "precision",
+    "precision_reason",
     "channels_last",
+    "channels_last_reason",
 )
 
 
