@@ -22,6 +22,12 @@ def test_every_claim_in_the_issue_is_registered():
         assert claim.rule and claim.statement and claim.paper_numbers
 
 
+def test_vit_data_runs_see_exactly_the_same_number_of_images_at_every_size():
+    for budget, setup in get_claim("vit-data").setups.items():
+        seen = setup.extra["images_seen"]
+        assert all(seen % n == 0 for n in setup.extra["sizes"]), f"{budget}: a size does not divide {seen:,}"
+
+
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory):
     """One folder per claim run, shared with the verdict-table test (which then needs no run of its own)."""
