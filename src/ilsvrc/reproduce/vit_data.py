@@ -9,7 +9,7 @@ import torch
 from ilsvrc.models.costs import model_costs
 from ilsvrc.reproduce.claim import Claim, Setup, mean_std
 from ilsvrc.reproduce.report import new_axes, save_figure
-from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
+from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor, t_interval
 
 FLOOR = 0.60  # ResNet's validation error on the largest subset must be below this, or nothing learned
 
@@ -72,16 +72,28 @@ def plot(m: dict, out: Path) -> list[str]:
     fig, ax = new_axes()
     for model, style in (("resnet20", "-o"), ("vit_tiny", "--s")):
         r = m["runs"][model]
-        means = [100 * mean_std(v)["mean"] for v in r["val_error"]]
-        ax.plot(
-            r["sizes"], means, style, label=f"{model} ({r['macs'] / 1e6:.0f}M MACs, {r['params'] / 1e6:.2f}M params)"
+        spans = [t_interval(v) for v in r["val_error"]]  # each mean over seeds, whiskers its 95% t-interval
+        means = [100 * i.mean for i in spans]
+        whiskers = [[100 * (i.mean - i.low) for i in spans], [100 * (i.high - i.mean) for i in spans]]
+        ax.errorbar(
+            r["sizes"],
+            means,
+            yerr=whiskers if all(i.n > 1 for i in spans) else None,  # one seed: no interval to draw
+            fmt=style,
+            capsize=3,
+            label=f"{model} ({r['macs'] / 1e6:.0f}M MACs, {r['params'] / 1e6:.2f}M params)",
         )
+    sizes = m["runs"]["resnet20"]["sizes"]
+    ax.axhline(100 * FLOOR, color="grey", linestyle=":", label=f"quality floor (ResNet, {sizes[-1]:,} images)")
     ax.set(
         xscale="log",
         xlabel="training images (log scale)",
         ylabel="validation error (%)",
-        title=f"ViT vs ResNet as data grows ({m['images_seen']:,} images seen per run)",
+        title=f"ViT vs ResNet as data grows ({m['images_seen']:,} images seen per run)\n"
+        "mean over seeds, whiskers: 95% t-interval",
     )
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    ax.minorticks_off()
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return [save_figure(fig, out / "data_scaling.png")]
