@@ -59,7 +59,10 @@ def test_claim_runs_at_tiny_size_and_writes_its_report(name, runs_root, capsys):
 
 def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
     decide = get_claim("relu-vs-tanh").decide
-    assert epochs_to([0.5, 0.3, 0.24, 0.2], 0.25) == 3.0 and epochs_to([0.5, 0.4], 0.25) is None
+    # crossing between epoch 2 (30%) and epoch 3 (24%): 2 + 5/6 of an epoch; within epoch 1: 1.0; never: None
+    assert epochs_to([0.5, 0.3, 0.24, 0.2], 0.25) == pytest.approx(2 + 5 / 6)
+    assert epochs_to([0.5, 0.25], 0.25) == 2.0 and epochs_to([0.2, 0.1], 0.25) == 1.0
+    assert epochs_to([0.5, 0.4], 0.25) is None
     assert decide({"speedup_per_seed": [6.0, 5.0, 7.0], "tanh_censored": [False] * 3})[0] == REPRODUCED
     verdict, reason = decide({"speedup_per_seed": [3.0, 3.0, 3.2], "tanh_censored": [True, False, False]})
     assert verdict == REPRODUCED and "lower bound" in reason and "= 3.07x" in reason

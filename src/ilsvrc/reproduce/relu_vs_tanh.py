@@ -13,8 +13,18 @@ TARGET = 0.25  # the paper's 25% training error
 
 
 def epochs_to(curve: list[float], target: float) -> float | None:
-    """First epoch (1-based) whose training error is at or below `target`; None if never."""
-    return next((i + 1.0 for i, v in enumerate(curve) if v <= target), None)
+    """Epochs until the training error reaches `target`, read off the per-epoch curve as the paper's Fig. 1 is
+    read: linearly interpolated between the last epoch above it and the first at or below it, so 9 vs 12
+    whole epochs does not hide 8.3 vs 11.6. `curve[i]` is the error over epoch i + 1. Reached within the first
+    epoch counts as 1.0 (nothing is measured before it: this understates the faster net's lead). None if never.
+    """
+    first = next((i for i, v in enumerate(curve) if v <= target), None)
+    if first is None:
+        return None
+    if first == 0:
+        return 1.0
+    above, below = curve[first - 1], curve[first]
+    return first + (above - target) / (above - below)  # epoch `first` (1-based) plus the fraction of the next
 
 
 def run(ctx) -> dict:
@@ -65,7 +75,9 @@ def run(ctx) -> dict:
         {
             "activation": a,
             "tuned lr": runs[a]["lr"],
-            "epochs to 25% train error": ", ".join(str(e) if e else f">{epochs}" for e in runs[a]["epochs_to_target"]),
+            "epochs to 25% train error": ", ".join(
+                f"{e:.2f}" if e else f">{epochs}" for e in runs[a]["epochs_to_target"]
+            ),
             "final train error": mean_std([c[-1] for c in runs[a]["curves"]])["mean"],
         }
         for a in ("relu", "tanh")
@@ -125,9 +137,12 @@ CLAIM = Claim(
     statement="A four-layer convolutional network with ReLUs reaches a 25% training error rate on CIFAR-10 six "
     "times faster than an equivalent network with tanh neurons (learning rates tuned separately, no regularisation).",
     paper_numbers={"speed-up to 25% training error": "about 6x (roughly 6 vs 36 epochs in Fig. 1)"},
-    rule="Epochs until the running training error is <= 25%, per seed, each activation at its best lr from the "
-    "grid (tuned on seed 0). Reproduced if ReLU is >= 2x faster in every seed (tanh not reaching 25% counts as "
-    "budget+1 epochs, a lower bound); not reproduced if ReLU is never faster; inconclusive otherwise.",
+    rule="Epochs until the training error over an epoch is <= 25% (interpolated between epoch ends), per seed, "
+    "each activation at its best lr from the grid (tuned on seed 0 by training error). The speed-up is tanh's "
+    "epochs over ReLU's; tanh not reaching 25% counts as budget+1 epochs, a lower bound. On the 95% t-interval "
+    "over seeds of log2(speed-up): reproduced if it lies above zero (ReLU faster) with a geometric mean of at "
+    "least 2x; not reproduced if it lies below zero (tanh faster); inconclusive otherwise, and inconclusive "
+    "(undertrained) if ReLU does not reach 25% in some seed.",
     setups={
         "tiny": Setup(train_images=128, val_images=64, epochs=2, batch_size=32, extra={"lr_grid": [0.01]}),
         # 25,000 images: 195 steps an epoch, so 12 epochs are 2,340 steps (the paper's ReLU net needs about 2,300)
