@@ -28,6 +28,15 @@ def test_vit_data_runs_see_exactly_the_same_number_of_images_at_every_size():
         assert all(seen % n == 0 for n in setup.extra["sizes"]), f"{budget}: a size does not divide {seen:,}"
 
 
+def test_scale_line_reads_as_a_sentence():
+    setups = get_claim("vit-data").setups
+    assert setups["medium"].describe() == (
+        "subsets of 1,000 / 5,000 / 20,000 images drawn from all training images, each run seeing 40,000 images "
+        "(40 / 8 / 2 epochs), batch 128, 3 seeds per net"
+    )
+    assert get_claim("ensemble").setups["medium"].describe().startswith("all training images, 7 epochs, batch 128")
+
+
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory):
     """One folder per claim run, shared with the verdict-table test (which then needs no run of its own)."""

@@ -25,12 +25,19 @@ class Setup:
     def describe(self) -> str:
         """The setup in a sentence a student can read: "all training images, 7 epochs, batch 128, 3 seeds; lr 0.1"."""
         imgs = "all" if self.train_images is None else f"{self.train_images:,}"
+        shown = {k: v for k, v in self.extra.items() if k not in ("images_seen", "sizes")}
         if "images_seen" in self.extra:  # equal images per run: the epochs differ per subset size
-            epochs = f"epochs per subset so that each run sees {self.extra['images_seen']:,} images"
+            seen, sizes = self.extra["images_seen"], self.extra["sizes"]
+            epochs = " / ".join(f"{max(1, round(seen / n)):,}" for n in sizes)
+            data = (
+                f"subsets of {_knob(sizes)} images drawn from {imgs} training images, each run seeing {seen:,} "
+                f"images ({epochs} epochs)"
+            )
         else:
-            epochs = _count(self.epochs, "epoch")
-        knobs = "; ".join(f"{k.replace('_', ' ')} {_knob(v)}" for k, v in self.extra.items() if k != "images_seen")
-        text = f"{imgs} training images, {epochs}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"
+            shown = self.extra
+            data = f"{imgs} training images, {_count(self.epochs, 'epoch')}"
+        knobs = "; ".join(f"{k.replace('_', ' ')} {_knob(v)}" for k, v in shown.items())
+        text = f"{data}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"
         return text + (f"; {knobs}" if knobs else "")
 
 
