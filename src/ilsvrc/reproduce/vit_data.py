@@ -19,20 +19,20 @@ MODELS = {"resnet20": 0.1, "vit_tiny": 0.05}  # name -> lr (SGD momentum 0.9, co
 def run(ctx) -> dict:
     sizes = ctx.setup.extra["sizes"]
     images_seen = ctx.setup.extra["images_seen"]  # equal images per run: the smaller sets get more epochs
-    runs: dict[str, dict] = {m: {"sizes": sizes, "val_error": [], "epochs": []} for m in MODELS}
+    # training error beside validation error: a net behind on both is learning slower, not overfitting
+    runs: dict[str, dict] = {m: {"sizes": sizes, "val_error": [], "train_error": [], "epochs": []} for m in MODELS}
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(len(ctx.train_set), generator=g)
     for n in sizes:
         subset = ctx.train_set.subset(order[:n])
         epochs = max(1, round(images_seen / n))
         for model, lr in MODELS.items():
-            errs = [
-                ctx.fit(
-                    model, seed=s, lr=lr, epochs=epochs, train_set=subset, label=f"n{n}", eval_every=epochs
-                ).summary["val_top1_error"]
+            recs = [
+                ctx.fit(model, seed=s, lr=lr, epochs=epochs, train_set=subset, label=f"n{n}", eval_every=epochs)
                 for s in range(ctx.setup.seeds)
             ]
-            runs[model]["val_error"].append(errs)
+            runs[model]["val_error"].append([r.summary["val_top1_error"] for r in recs])
+            runs[model]["train_error"].append([r.curve("train_top1_error")[-1] for r in recs])
             runs[model]["epochs"].append(epochs)
     for model in MODELS:
         runs[model].update(model_costs(model, ctx.image_size, in_chans=ctx.in_chans))
@@ -43,6 +43,8 @@ def run(ctx) -> dict:
             "images seen": n * runs["resnet20"]["epochs"][i],
             "resnet20 val error": mean_std(runs["resnet20"]["val_error"][i])["mean"],
             "vit_tiny val error": mean_std(runs["vit_tiny"]["val_error"][i])["mean"],
+            "resnet20 train error": mean_std(runs["resnet20"]["train_error"][i])["mean"],
+            "vit_tiny train error": mean_std(runs["vit_tiny"]["train_error"][i])["mean"],
         }
         for i, n in enumerate(sizes)
     ]
