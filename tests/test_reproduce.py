@@ -32,7 +32,7 @@ def test_scale_line_reads_as_a_sentence():
     setups = get_claim("vit-data").setups
     assert setups["medium"].describe() == (
         "subsets of 1,000 / 5,000 / 20,000 images drawn from all training images, each run seeing 40,000 images "
-        "(40 / 8 / 2 epochs), batch 128, 3 seeds per net"
+        "(40 / 8 / 2 epochs; whole batches only, so 35,840 / 39,936 / 39,936), batch 128, 3 seeds per net"
     )
     assert get_claim("ensemble").setups["medium"].describe().startswith("all training images, 7 epochs, batch 128")
 

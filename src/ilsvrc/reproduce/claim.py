@@ -28,10 +28,12 @@ class Setup:
         shown = {k: v for k, v in self.extra.items() if k not in ("images_seen", "sizes")}
         if "images_seen" in self.extra:  # equal images per run: the epochs differ per subset size
             seen, sizes = self.extra["images_seen"], self.extra["sizes"]
-            epochs = " / ".join(f"{max(1, round(seen / n)):,}" for n in sizes)
+            epochs = [max(1, round(seen / n)) for n in sizes]
+            # the engine trains on whole batches only, so a subset that is not a multiple of the batch loses its rest
+            whole = [e * (n // self.batch_size) * self.batch_size for e, n in zip(epochs, sizes, strict=True)]
             data = (
                 f"subsets of {_knob(sizes)} images drawn from {imgs} training images, each run seeing {seen:,} "
-                f"images ({epochs} epochs)"
+                f"images ({_knob(epochs)} epochs; whole batches only, so {_knob(whole)})"
             )
         else:
             shown = self.extra

@@ -40,7 +40,7 @@ def run(ctx) -> dict:
         {
             "training images": n,
             "epochs": runs["resnet20"]["epochs"][i],
-            "images seen": n * runs["resnet20"]["epochs"][i],
+            "images seen": runs["resnet20"]["epochs"][i] * (n // ctx.setup.batch_size) * ctx.setup.batch_size,
             "resnet20 val error": mean_std(runs["resnet20"]["val_error"][i])["mean"],
             "vit_tiny val error": mean_std(runs["vit_tiny"]["val_error"][i])["mean"],
             "resnet20 train error": mean_std(runs["resnet20"]["train_error"][i])["mean"],
