@@ -122,7 +122,7 @@ CLAIM = Claim(
         # 10,000 images seen left ResNet at 67% on the larger subset (below the floor). Sized on training error,
         # not on validation: in the medium run ResNet on 5,000 images was at 63% training error after 4 epochs
         # and 56% after 6 (of 8), so 5 full epochs should end near 56%, under the 60% floor. vit_tiny steps at
-        # ~200 images/s on the Xeon (bf16), ~95 on the AVX2 EPYC: ~15 and ~32 minutes for the claim
+        # ~200 images/s on the Xeon (bf16), ~95 on the AVX2 EPYC: ~15 minutes there, 34 measured here (2026-12-07)
         "small": Setup(
             train_images=20_000,
             val_images=2_000,
@@ -130,7 +130,7 @@ CLAIM = Claim(
             seeds=3,
             extra={"sizes": [1_000, 5_000], "images_seen": 25_000},
         ),
-        # vit_tiny steps at ~175 images/s on the 2-core CPU: 40,000 images seen per run is ~4 minutes. Every size
+        # vit_tiny steps at ~175 images/s on the Xeon, ~95 on the AVX2 EPYC (7 min a run; the claim 78 min). Every size
         # divides images_seen, so each run sees exactly that many (4,000 and 16,000 gave 2.5 epochs, rounded to 2)
         "medium": Setup(
             train_images=None,
