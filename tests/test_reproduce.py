@@ -22,7 +22,7 @@ def test_every_claim_in_the_issue_is_registered():
         assert claim.rule and claim.statement and claim.paper_numbers
 
 
-def test_vit_data_runs_see_exactly_the_same_number_of_images_at_every_size():
+def test_vit_data_subset_sizes_divide_the_images_seen_per_run():
     for budget, setup in get_claim("vit-data").setups.items():
         seen = setup.extra["images_seen"]
         assert all(seen % n == 0 for n in setup.extra["sizes"]), f"{budget}: a size does not divide {seen:,}"

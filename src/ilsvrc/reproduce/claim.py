@@ -25,22 +25,27 @@ class Setup:
     def describe(self) -> str:
         """The setup in a sentence a student can read: "all training images, 7 epochs, batch 128, 3 seeds; lr 0.1"."""
         imgs = "all" if self.train_images is None else f"{self.train_images:,}"
-        shown = {k: v for k, v in self.extra.items() if k not in ("images_seen", "sizes")}
-        if "images_seen" in self.extra:  # equal images per run: the epochs differ per subset size
-            seen, sizes = self.extra["images_seen"], self.extra["sizes"]
-            epochs = [max(1, round(seen / n)) for n in sizes]
-            # the engine trains on whole batches only, so a subset that is not a multiple of the batch loses its rest
-            whole = [e * (n // self.batch_size) * self.batch_size for e, n in zip(epochs, sizes, strict=True)]
+        knobs = dict(self.extra)
+        if "images_seen" in knobs:  # equal images per run: the epochs differ per subset size
+            seen, sizes = knobs.pop("images_seen"), knobs.pop("sizes")
+            epochs = [self.subset_epochs(n) for n in sizes]
+            trained = [self.images_trained(n, e) for n, e in zip(sizes, epochs, strict=True)]
             data = (
                 f"subsets of {_knob(sizes)} images drawn from {imgs} training images, each run seeing {seen:,} "
-                f"images ({_knob(epochs)} epochs; whole batches only, so {_knob(whole)})"
+                f"images ({_knob(epochs)} epochs; whole batches only, so {_knob(trained)})"
             )
         else:
-            shown = self.extra
             data = f"{imgs} training images, {_count(self.epochs, 'epoch')}"
-        knobs = "; ".join(f"{k.replace('_', ' ')} {_knob(v)}" for k, v in shown.items())
         text = f"{data}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"
-        return text + (f"; {knobs}" if knobs else "")
+        return text + ("; " + "; ".join(f"{k.replace('_', ' ')} {_knob(v)}" for k, v in knobs.items()) if knobs else "")
+
+    def subset_epochs(self, n: int) -> int:
+        """Epochs over an n-image subset for a run to see `images_seen` images (claims comparing subset sizes)."""
+        return max(1, round(self.extra["images_seen"] / n))
+
+    def images_trained(self, n: int, epochs: int) -> int:
+        """Images a run of `epochs` over n images trains on: the engine steps on whole batches only."""
+        return epochs * (n // self.batch_size) * self.batch_size
 
 
 def _count(n: int, noun: str) -> str:
