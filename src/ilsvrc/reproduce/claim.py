@@ -36,8 +36,9 @@ class Setup:
             )
         else:
             data = f"{imgs} training images, {_count(self.epochs, 'epoch')}"
-        text = f"{data}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"
-        return text + ("; " + "; ".join(f"{k.replace('_', ' ')} {_knob(v)}" for k, v in knobs.items()) if knobs else "")
+        parts = [f"{data}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"]
+        parts += [f"{k.replace('_', ' ')} {_knob(v)}" for k, v in knobs.items()]
+        return "; ".join(parts)
 
     def subset_epochs(self, n: int) -> int:
         """Epochs over an n-image subset for a run to see `images_seen` images (claims comparing subset sizes)."""
