@@ -5,13 +5,16 @@
 For when a claim's verdict *wording* or plots improve after a run: `decide` and `plot` are pure functions of the
 measured numbers, so the same numbers get today's sentences without retraining. The run's own setup, command,
 run time, machine and date are kept. Refuses a report whose rule text differs from the claim's current rule: a
-changed rule needs a new run, not a rewritten report.
+changed rule needs a new run, not a rewritten report, unless the claim can re-read its stored raw measurements
+under the new rule (`Claim.rederive`, e.g. relu-vs-tanh's epochs-to-target from the stored per-epoch curves): then
+the report says the rule was revised after the run and results.json keeps the rule it was first judged by.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -22,13 +25,20 @@ def rejudge(folder: Path) -> str:
 
     stored = json.loads((folder / "results.json").read_text())
     claim = get_claim(stored["claim"])
-    if stored["rule"] != claim.rule:
-        return f"{folder}: skipped, its rule differs from the current one (rerun the claim instead)"
     measured = stored["measured"]
-    verdict, reason = claim.decide(measured)
-    plots = claim.plot(measured, folder) + report_comparisons(claim, measured, verdict, reason, folder)
     fields = {k: v for k, v in stored["setup"].items() if k in Setup.__dataclass_fields__}
     setup = Setup(**fields)
+    if stored["rule"] != claim.rule:
+        if claim.rederive is None:
+            return f"{folder}: skipped, its rule differs from the current one (rerun the claim instead)"
+        try:
+            measured = claim.rederive(measured, setup)
+        except ValueError as why:
+            return f"{folder}: skipped, the current rule cannot be read off its numbers ({why}); rerun the claim"
+        earlier = measured.get("rejudged", {}).get("previous_rule", stored["rule"])
+        measured["rejudged"] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "previous_rule": earlier}
+    verdict, reason = claim.decide(measured)
+    plots = claim.plot(measured, folder) + report_comparisons(claim, measured, verdict, reason, folder)
     write_report(
         folder,
         claim,

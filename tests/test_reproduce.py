@@ -75,7 +75,10 @@ def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
     assert decide({"speedup_per_seed": [6.0, 5.0, 7.0], "tanh_censored": [False] * 3})[0] == REPRODUCED
     verdict, reason = decide({"speedup_per_seed": [3.0, 3.0, 3.2], "tanh_censored": [True, False, False]})
     assert verdict == REPRODUCED and "lower bound" in reason and "= 3.07x" in reason
-    assert decide({"speedup_per_seed": [1.5, 1.4, 1.6], "tanh_censored": [False] * 3})[0] == INCONCLUSIVE
+    verdict, reason = decide({"speedup_per_seed": [1.5, 1.4, 1.6], "tanh_censored": [False] * 3})
+    assert verdict == INCONCLUSIVE and "the interval lies above 1x (ReLU faster) but wholly below 2x" in reason
+    verdict, reason = decide({"speedup_per_seed": [1.2, 3.5, 1.6], "tanh_censored": [False] * 3})
+    assert verdict == INCONCLUSIVE and "above 1x" not in reason  # the interval reaches below 1x
     assert decide({"speedup_per_seed": [0.8, 0.7, 0.75], "tanh_censored": [False] * 3})[0] == NOT_REPRODUCED
     assert decide({"speedup_per_seed": [6.0], "tanh_censored": [False]})[0] == INCONCLUSIVE  # one seed: no interval
     at_edge = {"speedup_per_seed": [1.3] * 3, "tanh_censored": [False] * 3, "lr_grid": [0.01, 0.03, 0.06]}
@@ -83,6 +86,41 @@ def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
     assert "the tuned lr of tanh is at an end of the grid [0.01, 0.03, 0.06]" in decide(at_edge)[1]
     verdict, reason = decide({"speedup_per_seed": [None, 2.0], "tanh_censored": [True, False]})
     assert verdict == INCONCLUSIVE and reason.startswith("undertrained")
+
+
+def test_relu_rederive_reads_a_stored_run_under_the_current_rule_and_refuses_a_changed_tuning():
+    from ilsvrc.reproduce.claim import Setup
+    from ilsvrc.reproduce.relu_vs_tanh import rederive
+
+    setup = Setup(train_images=100, val_images=10, epochs=3, seeds=2, extra={"lr_grid": [0.01, 0.1]})
+    fast, slow, never = [0.5, 0.3, 0.2], [0.6, 0.4, 0.24], [0.7, 0.5, 0.4]
+    stored = {  # an earlier rule's run: whole epochs, no lr_grid key
+        "runs": {
+            "relu": {
+                "lr": 0.1,
+                "grid": {"0.01": slow, "0.1": fast},
+                "curves": [fast, fast],
+                "epochs_to_target": [3, 3],
+            },
+            "tanh": {
+                "lr": 0.1,
+                "grid": {"0.01": never, "0.1": slow},
+                "curves": [slow, never],
+                "epochs_to_target": [3, None],
+            },
+        },
+        "speedup_per_seed": [1.0, 4 / 3],
+        "engine": ["kept as measured"],
+    }
+    again = rederive(stored, setup)
+    assert again["runs"]["relu"]["epochs_to_target"] == pytest.approx([2.5, 2.5])  # 30% -> 20%: halfway to 25%
+    assert again["runs"]["tanh"]["epochs_to_target"] == pytest.approx([2 + 15 / 16, None])
+    assert again["speedup_per_seed"] == pytest.approx([(2 + 15 / 16) / 2.5, 4 / 2.5])  # censored: budget + 1
+    assert again["tanh_censored"] == [False, True] and again["lr_grid"] == [0.01, 0.1]
+    assert again["engine"] == ["kept as measured"] and stored["runs"]["relu"]["epochs_to_target"] == [3, 3]
+    stored["runs"]["relu"]["lr"] = 0.01  # the current rule would have tuned 0.1: the later seeds are void
+    with pytest.raises(ValueError, match=r"relu's tuned lr would be 0\.1, not 0\.01"):
+        rederive(stored, setup)
 
 
 def _seeds(*values):
@@ -209,6 +247,19 @@ def test_rejudge_rewrites_a_stored_report_from_its_numbers_and_keeps_its_run(run
     stored["rule"] = "another rule"
     (tmp_path / "lrn" / "results.json").write_text(json.dumps(stored))
     assert "skipped" in module.rejudge(tmp_path / "lrn")  # a changed rule needs a new run
+    # a claim that can re-read its stored curves under a changed rule is re-read, and the report says so
+    if not (runs_root / "relu-vs-tanh" / "results.json").is_file():
+        run_claim("relu-vs-tanh", "tiny", data=None, out=runs_root / "relu-vs-tanh", progress=False)
+    shutil.copytree(runs_root / "relu-vs-tanh", tmp_path / "relu")
+    stored = json.loads((tmp_path / "relu" / "results.json").read_text())
+    stored["rule"] = "whole epochs"
+    (tmp_path / "relu" / "results.json").write_text(json.dumps(stored))
+    assert module.rejudge(tmp_path / "relu").endswith(stored["verdict"])
+    again = json.loads((tmp_path / "relu" / "results.json").read_text())
+    assert again["rule"] == get_claim("relu-vs-tanh").rule and again["measured"]["rejudged"]["previous_rule"] == (
+        "whole epochs"
+    )
+    assert "**Verdict rule (revised after the run; the verdict re-read" in (tmp_path / "relu" / "report.md").read_text()
 
 
 def test_a_stopped_claim_resumes_its_trained_nets_and_a_rerun_without_resume_is_refused(runs_root, tmp_path, capsys):

@@ -78,6 +78,10 @@ class Claim:
     # measured -> the compared differences the verdict is decided on (stats.Comparison), plotted with their
     # intervals in differences.png and listed in results.json; None where the verdict is not a difference
     compare: Callable[[dict], list[Any]] | None = None
+    # (measured under an earlier rule, setup) -> the derived numbers re-read under today's rule, for a rule that
+    # changed only how stored raw measurements are read (benchmarks/rejudge_reports.py); None: a changed rule
+    # needs a new run
+    rederive: Callable[[dict, Setup], dict] | None = None
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:

@@ -79,7 +79,7 @@ def write_report(
         "",
         "**Paper's numbers.** " + "; ".join(f"{k}: {v}" for k, v in claim.paper_numbers.items()),
         "",
-        f"**Verdict rule (fixed before the run).** {claim.rule}",
+        f"**Verdict rule ({_rule_origin(measured)}).** {claim.rule}",
         "",
         f"**Scale ({budget} budget; {_SCALE.get(budget, _MINIATURE)}).** {setup.describe()}; data: {data}.",
         "",
@@ -100,6 +100,17 @@ def write_report(
     ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return results
+
+
+def _rule_origin(measured: dict) -> str:
+    """When the rule the verdict was read by was fixed: before the run, or later (a re-read report)."""
+    again = measured.get("rejudged")
+    if not again:
+        return "fixed before the run"
+    return (
+        f"revised after the run; the verdict re-read from the stored measurements on {again['date']}, the rule "
+        "the run was first judged by is in results.json"
+    )
 
 
 def _resumed(measured: dict) -> str:
