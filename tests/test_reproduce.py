@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import torch
 
 from ilsvrc.reproduce import CLAIMS, get_claim, run_claim
 from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
@@ -35,6 +37,47 @@ def test_scale_line_reads_as_a_sentence():
         "(40 / 8 / 2 epochs; whole batches only, so 35,840 / 39,936 / 39,936), batch 128, 3 seeds per net"
     )
     assert get_claim("ensemble").setups["medium"].describe().startswith("all training images, 7 epochs, batch 128")
+
+
+IMAGENETTE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenette224"
+
+
+@pytest.mark.skipif(not IMAGENETTE.is_dir(), reason="needs ../shared/data/imagenette224")
+def test_an_imagenet_budget_trains_the_papers_net_with_its_recipe_at_its_input_side(tmp_path, monkeypatch):
+    """A `paper` budget on ImageNet: real photos held at 256, the net at its paper's side (AlexNet: 227) with its
+    paper's recipe, evaluated on the centre crop (16 Imagenette photos of 2 classes stand in for ImageNet)."""
+    import shutil
+
+    from ilsvrc.reproduce.claim import Setup
+    from ilsvrc.reproduce.context import Context
+
+    for split, n in (("train", 8), ("val", 4)):
+        for cls in sorted(p.name for p in (IMAGENETTE / "train").iterdir())[:2]:
+            (tmp_path / "photos" / split / cls).mkdir(parents=True)
+            for f in sorted((IMAGENETTE / split / cls).iterdir())[:n]:
+                shutil.copy(f, tmp_path / "photos" / split / cls / f.name)
+    monkeypatch.setenv("ILSVRC_CACHE", str(tmp_path / "cache"))  # the decoded photos' cache
+    setup = Setup(train_images=None, val_images=None, epochs=1, batch_size=8, dataset="imagenet")
+    assert (
+        setup.describe()
+        == "all training images, 1 epoch, batch 8, 1 seed per net, each net with its paper's ImageNet recipe"
+    )
+    ctx = Context(setup, str(tmp_path / "photos"), progress=False, nets_dir=tmp_path / "nets")
+    assert ctx.image_size == 256 and len(ctx.train_set) == 16 and len(ctx.val_set) == 8
+    run = ctx.fit("alexnet", seed=0, model_options={"dropout": 0.0})  # no lr: the recipe's 0.01
+    assert run.summary["input_size"] == 227 and run.summary["steps"] == 2  # AlexNet's own input side
+    saved = (tmp_path / "nets" / "01-alexnet-run-s0" / "config.yaml").read_text()
+    assert "recipe: alexnet" in saved and "lr: 0.01" in saved and "weight_decay: 0.0005" in saved
+    probs = ctx.probabilities(run)
+    assert probs.shape == (8, 2) and torch.allclose(probs.sum(1), torch.ones(8))
+
+
+def test_an_imagenet_budget_refuses_small_images_in_one_line(tmp_path):
+    from ilsvrc.errors import UserError
+
+    with pytest.raises(UserError, match=r"--data \(none: the bundled set\) holds 28-pixel images; give an ImageNet"):
+        run_claim("ensemble", "paper", data=None, out=tmp_path, progress=False)
+    assert not (tmp_path / "nets").exists()  # refused before any net was trained
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,10 @@ class Setup:
     batch_size: int = 128
     seeds: int = 1
     extra: dict[str, Any] = field(default_factory=dict)  # claim-specific knobs (lr grid, sizes, ...)
+    # the data the sizes are meant for: "cifar10" (32-px miniatures with the claim's own CIFAR hyper-parameters) or
+    # "imagenet" (the paper's nets at 224 px, each trained with its paper's recipe, `ilsvrc train MODEL`'s defaults,
+    # at this batch size)
+    dataset: str = "cifar10"
 
     def describe(self) -> str:
         """The setup in a sentence a student can read: "all training images, 7 epochs, batch 128, 3 seeds; lr 0.1"."""
@@ -37,6 +41,8 @@ class Setup:
         else:
             data = f"{imgs} training images, {_count(self.epochs, 'epoch')}"
         parts = [f"{data}, batch {self.batch_size}, {_count(self.seeds, 'seed')} per net"]
+        if self.dataset == "imagenet":  # the recipe sets the lr, schedule and augmentation of each net
+            parts[0] += ", each net with its paper's ImageNet recipe"
         parts += [f"{k.replace('_', ' ')} {_knob(v)}" for k, v in knobs.items()]
         return "; ".join(parts)
 

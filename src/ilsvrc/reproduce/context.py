@@ -47,18 +47,15 @@ class Context:
         nets_dir: Path | None = None,
         resume: bool = False,
     ) -> None:
-        from ilsvrc.data import load_dataset
-
         self.setup, self.device, self.progress, self.name, self.resume = setup, device, progress, name, resume
+        self.imagenet = setup.dataset == "imagenet"  # the paper's nets and recipes, not CIFAR miniatures
         self._start = time.monotonic()
-        train_full = load_dataset(data, "train")
-        val_full = load_dataset(data, "val")
+        train_full, val_full = _load(data, self.imagenet, name)
         self.train_set = _take(train_full, setup.train_images, seed=0)
         self.val_set = _take(val_full, setup.val_images, seed=1)
         self.in_chans = int(self.train_set.images.shape[-1])
-        self.image_size = int(
-            self.train_set.images.shape[1]
-        )  # the data's own size: 32 for CIFAR, 28 for the bundled set
+        # the side the data is held at: 32 for CIFAR, 28 for the bundled set, PHOTO_SIDE for ImageNet photos
+        self.image_size = int(self.train_set.images.shape[1])
         self._scratch = None if nets_dir else tempfile.TemporaryDirectory(prefix="ilsvrc-reproduce-")
         self.nets_dir = Path(nets_dir) if nets_dir else Path(self._scratch.name)
         self.runs = 0
@@ -72,7 +69,7 @@ class Context:
         model: str,
         *,
         seed: int,
-        lr: float,
+        lr: float | None = None,
         epochs: int | None = None,
         train_set=None,
         weight_decay: float = 5e-4,
@@ -88,6 +85,10 @@ class Context:
         `eval_every` N evaluates on the validation set every N epochs and always at the end: claims that read
         only the final error and train many short epochs (vit-data's 1,000-image subset: 40 of them) pass
         their epoch count, since each evaluation of 2,000 images costs as much as training on ~700.
+
+        On ImageNet (`Setup.dataset`) the net trains with its paper's recipe, as `ilsvrc train MODEL` does, at the
+        setup's batch size and epochs: the CIFAR hyper-parameters here (lr, weight decay, augmentation, schedule,
+        warm-up) do not apply.
         """
         from ilsvrc.train import TrainConfig, train
         from ilsvrc.train.engine import Interrupted
@@ -104,24 +105,35 @@ class Context:
                 file=sys.stderr,
                 flush=True,
             )
+        if self.imagenet:
+            from ilsvrc.models import get_card
+            from ilsvrc.train.config import recipe_for
+
+            hyper: dict[str, Any] = {"recipe": recipe_for(model, get_card(model).family)}
+        else:
+            if lr is None:
+                raise ValueError(f"{model}: a CIFAR-sized net needs the claim's lr")
+            hyper = dict(
+                optimizer="sgd",
+                lr=lr,
+                momentum=0.9,
+                weight_decay=weight_decay,
+                nesterov=False,
+                schedule=schedule,
+                warmup_epochs=warmup_epochs,
+                warmup_lr=0.0,
+                pad=4,
+                label_smoothing=0.0,
+                augment=augment,
+                input_size=self.image_size,
+            )
         config = TrainConfig(
             model=model,
             model_options=dict(model_options or {}),
             out=str(run_dir),
             epochs=epochs if epochs is not None else self.setup.epochs,
             batch_size=self.setup.batch_size,
-            optimizer="sgd",
-            lr=lr,
-            momentum=0.9,
-            weight_decay=weight_decay,
-            nesterov=False,
-            schedule=schedule,
-            warmup_epochs=warmup_epochs,
-            warmup_lr=0.0,
-            pad=4,
-            label_smoothing=0.0,
-            augment=augment,
-            input_size=self.image_size,
+            **hyper,
             eval_every=eval_every,
             checkpoint_every=0,  # epoch ends (and the last step): a stopped claim loses at most one epoch of a net
             resume=resuming,
@@ -160,13 +172,15 @@ class Context:
         )
 
     @torch.no_grad()
-    def probabilities(self, model: torch.nn.Module, batch_size: int = 500) -> torch.Tensor:
-        """Softmax outputs of `model` on the validation set (N, classes), single centre view."""
+    def probabilities(self, run: RunRecord, batch_size: int = 500) -> torch.Tensor:
+        """Softmax outputs of a trained net on the validation set (N, classes), one centre view at the side it
+        trained at (the data's own on CIFAR; on ImageNet the centre 224 of the PHOTO_SIDE images, as it was
+        evaluated during training)."""
         from ilsvrc.data import EvalTransform
 
-        model.eval()
+        model = run.model.eval()
         device = next(model.parameters()).device
-        view = EvalTransform(self.image_size, self.val_set.mean, self.val_set.std, crops=1)
+        view = EvalTransform(int(run.summary["input_size"]), self.val_set.mean, self.val_set.std, crops=1)
         out = []
         for i in range(0, len(self.val_set), batch_size):
             x = view(self.val_set.images[i : i + batch_size].to(device))
@@ -187,6 +201,36 @@ class Context:
 def _slug(name: str) -> str:
     """A folder name without spaces or brackets: "02-net-2x 3x3 (RF 5)-s1" -> "02-net-2x_3x3_RF_5-s1"."""
     return re.sub(r"[^A-Za-z0-9.-]+", "_", name).replace("_-", "-").strip("_")
+
+
+PHOTO_SIDE = 256  # ImageNet photos are held at this shorter side: the papers' 224 (AlexNet: 227) crops fit in it
+
+
+def _load(data: str | None, imagenet: bool, name: str) -> tuple[Any, Any]:
+    """The (train, val) splits of `data`; an ImageNet-sized claim refuses small images in one line.
+
+    Photo folders are decoded at PHOTO_SIDE (JPEG packs decode a batch at a time at it) for an ImageNet claim,
+    at the data layer's default side otherwise.
+    """
+    from ilsvrc.data import detect_format, load_dataset
+
+    if not imagenet:
+        return load_dataset(data, "train"), load_dataset(data, "val")
+    photos = data is not None and detect_format(data) in ("imagefolder", "imagenet")
+    size = PHOTO_SIDE if photos else None
+    train, val = load_dataset(data, "train", size=size), load_dataset(data, "val", size=size)
+    side = int(train.images.shape[1])
+    if side < 64:
+        from ilsvrc.errors import UserError
+
+        raise UserError(
+            f"{name or 'this claim'} trains the paper's nets on ImageNet at their 224-227-pixel inputs, but --data "
+            f"{data or '(none: the bundled set)'} holds {side}-pixel images; give an ImageNet folder or JPEG pack "
+            "('ilsvrc pack'), or choose --budget small or medium for CIFAR-10"
+        )
+    if hasattr(train, "with_side"):  # a JPEG pack: decoded batch by batch at the side the nets are evaluated from
+        train, val = train.with_side(PHOTO_SIDE), val.with_side(PHOTO_SIDE)
+    return train, val
 
 
 def _take(dataset, n: int | None, seed: int):
