@@ -166,6 +166,31 @@ def test_relu_rederive_reads_a_stored_run_under_the_current_rule_and_refuses_a_c
         rederive(stored, setup)
 
 
+def test_small_filters_decides_on_the_pairs_its_budget_compared():
+    from ilsvrc.reproduce.small_filters import IMAGENET_NETS, IMAGENET_PAIRS, PAIRS
+
+    decide = get_claim("small-filters").decide
+    params = {"VGG B (13 layers)": 133_047_848, "B with 5x5s (8 layers)": 134_503_528}
+
+    def net(label, err):
+        return {"params": params.get(label, 1), "val_error": [err, err + 0.01, err - 0.01]}
+
+    imagenet = {"runs": {k: net(k, 0.30) for k in IMAGENET_NETS}, "pairs": [list(p) for p in IMAGENET_PAIRS]}
+    imagenet["runs"]["VGG B (13 layers)"]["val_error"] = [0.29, 0.30, 0.28]  # B beats its 5x5 twin in every seed
+    imagenet["runs"]["VGG D (16 layers)"]["val_error"] = [0.26, 0.27, 0.25]
+    verdict, reason = decide(imagenet)
+    assert verdict == REPRODUCED, reason
+    assert reason.startswith("the 3x3 stacks have fewer weights (133,047,848 vs 134,503,528)")
+    assert "VGG B (13 layers) minus B with 5x5s (8 layers) validation error = -1.00 points" in reason
+    assert "RF 7" not in reason
+    # a run stored before the ImageNet budget has no "pairs": its three CIFAR pairs are read
+    cifar = {"runs": {k: net(k, 0.30) for pair in PAIRS for k in pair}}
+    for stack, single in PAIRS[:2]:
+        cifar["runs"][stack]["params"], cifar["runs"][single]["params"] = 18, 25
+    reason = decide(cifar)[1]
+    assert reason.startswith("the 3x3 stacks have fewer weights (18 vs 25, 18 vs 25)") and reason.count(" minus ") == 3
+
+
 def _seeds(*values):
     return list(values)
 

@@ -1,8 +1,8 @@
 """VGG (Simonyan & Zisserman, ICLR 2015), configurations A to E of Table 1.
 
 Each configuration is a column of the paper's table: an int is a 3x3 convolution with that many
-channels, "L" the A-LRN normalisation, "M" a 2x2/2 max-pool, and (C, 1) a 1x1 convolution
-(configuration C). Layout and names follow torchvision (`features`, `avgpool`, `classifier`) so
+channels, "L" the A-LRN normalisation, "M" a 2x2/2 max-pool, and (C, k) a kxk convolution (configuration C's
+1x1s, and section 4.1's 5x5s). Layout and names follow torchvision (`features`, `avgpool`, `classifier`) so
 its weights load unchanged.
 """
 
@@ -22,6 +22,8 @@ CONFIGS: dict[str, list] = {
     "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M", 512, 512, (512, 1), "M"],
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    # section 4.1's shallow net: B with each pair of 3x3 convolutions replaced by one 5x5 (the same receptive field)
+    "B-5x5": [(64, 5), "M", (128, 5), "M", (256, 5), "M", (512, 5), "M", (512, 5), "M"],
 }
 
 
@@ -85,6 +87,7 @@ _VARIANTS = {
     "vgg11": ("A", False, 132_863_336, 7_609_090_048, "A: 29.6/10.4 top-1/top-5 val"),
     "vgg11_lrn": ("A-LRN", False, 132_863_336, None, "A-LRN: 29.7/10.5 top-1/top-5 val (LRN did not help)"),
     "vgg13": ("B", False, 133_047_848, 11_308_466_176, "B: 28.7/9.9 top-1/top-5 val"),
+    "vgg13_5x5": ("B-5x5", False, 134_503_528, None, "B with 5x5s (section 4.1): top-1 7% above B's (centre crop)"),
     "vgg16_c": ("C", False, 133_638_952, None, "C: 28.1/9.4 top-1/top-5 val (S=256)"),
     "vgg16": ("D", False, 138_357_544, 15_470_264_320, "D: 27.0/8.8 top-1/top-5 val (S=256)"),
     "vgg19": ("E", False, 143_667_240, 19_632_062_464, "E: 27.3/9.0 top-1/top-5 val (S=256)"),
@@ -115,7 +118,7 @@ for _name, (_cfg, _bn, _params, _macs, _table3) in _VARIANTS.items():
             macs=_macs,
             min_input_size=32,
             variant=f"configuration {_cfg}" + (" with batch norm after every convolution (torchvision)" if _bn else ""),
-            torchvision=None if _cfg in ("A-LRN", "C") else _name,
+            torchvision=None if _cfg in ("A-LRN", "C", "B-5x5") else _name,
         ),
         _builder(_cfg, _bn),
     )
