@@ -178,6 +178,17 @@ def test_googlenet_aux_head_pools_5x5_stride_3_at_224():
     assert seen["shape"] == (1, 128, 4, 4)
 
 
+def test_naive_googlenet_is_fig_2a_everywhere_and_costs_8x_the_multiply_adds():
+    naive = create_model("googlenet", naive=True, num_classes=3)
+    # no reductions: every module passes its whole input on beside 1x1, 3x3 and 5x5 outputs (3a: 64+128+32+192)
+    assert naive.inception3a.out_channels == 416 and naive.inception5b.out_channels == 4944
+    assert naive.aux1.conv[0].in_channels == 1280 and naive.aux2.conv[0].in_channels == 2640
+    main, aux1, aux2 = naive.train()(torch.randn(2, 3, 64, 64))
+    assert main.shape == aux1.shape == aux2.shape == (2, 3)
+    paper, blown_up = model_costs("googlenet"), model_costs("googlenet", naive=True)
+    assert paper["macs"] == COUNTS["googlenet"][1] and blown_up["macs"] == 12_568_061_056  # 7.9x Table 1's net
+
+
 @pytest.mark.parametrize(("shortcut", "extra"), [("A", 0), ("B", (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64))])
 def test_cifar_resnet_shortcut_options(shortcut, extra):
     base = inference_params(create_model("resnet20"))

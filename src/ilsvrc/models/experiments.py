@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ilsvrc.models.googlenet import ConvReLU, Inception
+from ilsvrc.models.googlenet import ConvReLU, Inception, NaiveInception
 from ilsvrc.models.layers import paper_lrn
 from ilsvrc.models.registry import ModelCard, register
 from ilsvrc.models.vgg import CONFIGS
@@ -135,21 +135,6 @@ class ConvBNReLU(nn.Sequential):
             nn.BatchNorm2d(out_ch),
             nn.ReLU(inplace=True),
         )
-
-
-class NaiveInception(nn.Module):
-    """Fig. 2a: 1x1, 3x3 and 5x5 convolutions and a 3x3 max-pool side by side, no reductions."""
-
-    def __init__(self, in_ch: int, ch1x1: int, ch3x3: int, ch5x5: int, conv: type[nn.Module] = ConvReLU) -> None:
-        super().__init__()
-        self.branch1 = conv(in_ch, ch1x1, 1)
-        self.branch2 = conv(in_ch, ch3x3, 3)
-        self.branch3 = conv(in_ch, ch5x5, 5)
-        self.branch4 = nn.MaxPool2d(3, stride=1, padding=1)
-        self.out_channels = ch1x1 + ch3x3 + ch5x5 + in_ch
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
 class FilterStackNet(nn.Module):

@@ -48,6 +48,21 @@ class Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
+class NaiveInception(nn.Module):
+    """Fig. 2a: 1x1, 3x3 and 5x5 convolutions and a 3x3 max-pool side by side, no reductions."""
+
+    def __init__(self, in_ch: int, ch1x1: int, ch3x3: int, ch5x5: int, conv: type[nn.Module] = ConvReLU) -> None:
+        super().__init__()
+        self.branch1 = conv(in_ch, ch1x1, 1)
+        self.branch2 = conv(in_ch, ch3x3, 3)
+        self.branch3 = conv(in_ch, ch5x5, 5)
+        self.branch4 = nn.MaxPool2d(3, stride=1, padding=1)
+        self.out_channels = ch1x1 + ch3x3 + ch5x5 + in_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
 class AuxPool(nn.Module):
     """The auxiliary heads' 5x5/3 average pool (14x14 -> 4x4 at 224), then 4x4 for other input sizes."""
 
@@ -99,8 +114,19 @@ class GoogLeNet(nn.Module):
         aux_logits: bool = True,
         dropout: float = 0.4,
         aux_dropout: float = 0.7,
+        naive: bool = False,
     ) -> None:
+        """`naive` builds every module as Fig. 2a (no 1x1 reductions, the pooled input passed on whole), the net
+        section 4 argues would blow up: channels grow to 4,944 by 5b and the multiply-adds about 8x."""
         super().__init__()
+        channels = [192]  # each module's input: Table 1's, or the growing sums of the naive modules
+
+        def inception(name: str) -> nn.Module:
+            _, c1, _, c3, _, c5, _ = TABLE1[name]  # the naive module keeps the outputs, drops the reductions
+            module = NaiveInception(channels[-1], c1, c3, c5) if naive else Inception(*TABLE1[name])
+            channels.append(module.out_channels)
+            return module
+
         self.conv1 = ConvReLU(in_chans, 64, 7, stride=2)  # 224 -> 112
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # -> 56
         self.lrn1 = paper_lrn()
@@ -108,23 +134,24 @@ class GoogLeNet(nn.Module):
         self.conv3 = ConvReLU(64, 192, 3)
         self.lrn2 = paper_lrn()
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # -> 28
-        self.inception3a = Inception(*TABLE1["3a"])
-        self.inception3b = Inception(*TABLE1["3b"])
+        self.inception3a = inception("3a")
+        self.inception3b = inception("3b")
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # -> 14
-        self.inception4a = Inception(*TABLE1["4a"])
-        self.inception4b = Inception(*TABLE1["4b"])
-        self.inception4c = Inception(*TABLE1["4c"])
-        self.inception4d = Inception(*TABLE1["4d"])
-        self.inception4e = Inception(*TABLE1["4e"])
+        self.inception4a = inception("4a")
+        self.inception4b = inception("4b")
+        self.inception4c = inception("4c")
+        self.inception4d = inception("4d")
+        self.inception4e = inception("4e")
         self.maxpool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # -> 7
-        self.inception5a = Inception(*TABLE1["5a"])
-        self.inception5b = Inception(*TABLE1["5b"])
-        self.aux1 = AuxHead(512, num_classes, aux_dropout) if aux_logits else None
-        self.aux2 = AuxHead(528, num_classes, aux_dropout) if aux_logits else None
+        self.inception5a = inception("5a")
+        self.inception5b = inception("5b")
+        # after 4a and 4d (Table 1: 512 and 528 channels); the classifier reads 5b's (1024)
+        self.aux1 = AuxHead(channels[3], num_classes, aux_dropout) if aux_logits else None
+        self.aux2 = AuxHead(channels[6], num_classes, aux_dropout) if aux_logits else None
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # the paper's 7x7/1 average pool at 224
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(1024, num_classes)
-        self.num_classes, self.num_features = num_classes, 1024
+        self.fc = nn.Linear(channels[-1], num_classes)
+        self.num_classes, self.num_features = num_classes, channels[-1]
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
