@@ -125,6 +125,7 @@ CLAIM = Claim(
             seeds=3,
             extra={"depths": [20, 56], "warmup_epochs": 0.5},
         ),
+        # Fig. 6 itself is CIFAR-10: plain and residual nets of 20-110 layers, 164 epochs (64k iterations)
         "paper": Setup(
             train_images=None, val_images=None, epochs=164, seeds=5, extra={"depths": [20, 32, 44, 56, 110]}
         ),

@@ -178,6 +178,7 @@ CLAIM = Claim(
         "medium": Setup(
             train_images=None, val_images=2_000, epochs=9, seeds=3, extra={"lr_grid": [0.015, 0.03, 0.06, 0.12]}
         ),
+        # Fig. 1 itself is CIFAR-10 (the four-layer net to 25% training error): the paper budget is that, at length
         "paper": Setup(
             train_images=None, val_images=None, epochs=40, seeds=5, extra={"lr_grid": [0.001, 0.003, 0.01, 0.03]}
         ),
