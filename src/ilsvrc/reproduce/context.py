@@ -105,28 +105,7 @@ class Context:
                 file=sys.stderr,
                 flush=True,
             )
-        if self.imagenet:
-            from ilsvrc.models import get_card
-            from ilsvrc.train.config import recipe_for
-
-            hyper: dict[str, Any] = {"recipe": recipe_for(model, get_card(model).family)}
-        else:
-            if lr is None:
-                raise ValueError(f"{model}: a CIFAR-sized net needs the claim's lr")
-            hyper = dict(
-                optimizer="sgd",
-                lr=lr,
-                momentum=0.9,
-                weight_decay=weight_decay,
-                nesterov=False,
-                schedule=schedule,
-                warmup_epochs=warmup_epochs,
-                warmup_lr=0.0,
-                pad=4,
-                label_smoothing=0.0,
-                augment=augment,
-                input_size=self.image_size,
-            )
+        hyper = self._hyper(model, lr, weight_decay, augment, schedule, warmup_epochs)
         config = TrainConfig(
             model=model,
             model_options=dict(model_options or {}),
@@ -158,6 +137,33 @@ class Context:
             f"channels_last {'on' if s['channels_last'] else 'off'}, {s['threads']} threads"
         )
         return RunRecord(history=result.history, summary=result.summary, model=result.model)
+
+    def _hyper(
+        self, model: str, lr: float | None, weight_decay: float, augment: str, schedule: str, warmup_epochs: float
+    ) -> dict[str, Any]:
+        """The TrainConfig fields a claim's net trains with beyond its size and length: its paper's recipe on
+        ImageNet; otherwise the claim's CIFAR settings (SGD, momentum 0.9, 4-pixel pad-crop, no label smoothing)."""
+        if self.imagenet:
+            from ilsvrc.models import get_card
+            from ilsvrc.train.config import recipe_for
+
+            return {"recipe": recipe_for(model, get_card(model).family)}
+        if lr is None:
+            raise ValueError(f"{model}: a CIFAR-sized net needs the claim's lr")
+        return dict(
+            optimizer="sgd",
+            lr=lr,
+            momentum=0.9,
+            weight_decay=weight_decay,
+            nesterov=False,
+            schedule=schedule,
+            warmup_epochs=warmup_epochs,
+            warmup_lr=0.0,
+            pad=4,
+            label_smoothing=0.0,
+            augment=augment,
+            input_size=self.image_size,
+        )
 
     def _claim_interrupted(self, stop: Exception, net: str) -> Exception:
         """The engine's Interrupted, reworded for the whole claim: what is saved and how to go on."""
