@@ -111,7 +111,7 @@ def plot(m: dict, out: Path) -> list[str]:
         ),
         plot_bars(
             out / "error.png",
-            f"Validation error{width}: equal epochs, and equal training MACs",
+            f"Validation error{width}:\nequal epochs, and equal training MACs",
             [k.replace(", ", "\n") for k in labels],
             [100 * mean_std(runs[k]["val_error"])["mean"] for k in labels],
             [100 * mean_std(runs[k]["val_error"])["std"] for k in labels],
