@@ -128,10 +128,9 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
         explicit["model_options"] = {**values.get("model_options", {}), **explicit["model_options"]}
     merged = {**values, **explicit}
     if "recipe" not in merged and "model" in explicit:  # a named model trains with its paper's recipe
-        from ilsvrc.models import get_card
         from ilsvrc.train.config import recipe_for
 
-        merged["recipe"] = recipe_for(explicit["model"], get_card(explicit["model"]).family)
+        merged["recipe"] = recipe_for(explicit["model"])
     return merged
 
 

@@ -144,10 +144,9 @@ class Context:
         """The TrainConfig fields a claim's net trains with beyond its size and length: its paper's recipe on
         ImageNet; otherwise the claim's CIFAR settings (SGD, momentum 0.9, 4-pixel pad-crop, no label smoothing)."""
         if self.imagenet:
-            from ilsvrc.models import get_card
             from ilsvrc.train.config import recipe_for
 
-            return {"recipe": recipe_for(model, get_card(model).family)}
+            return {"recipe": recipe_for(model)}
         if lr is None:
             raise ValueError(f"{model}: a CIFAR-sized net needs the claim's lr")
         return dict(

@@ -506,9 +506,11 @@ MODEL_RECIPES: dict[str, str] = {
 }
 
 
-def recipe_for(name: str, family: str) -> str:
-    """The default recipe of a model: MODEL_RECIPES by name, then by family, else DEFAULT_RECIPE."""
-    return MODEL_RECIPES.get(name) or MODEL_RECIPES.get(family) or DEFAULT_RECIPE
+def recipe_for(name: str) -> str:
+    """The default recipe of a registered model: MODEL_RECIPES by name, then by its family, else DEFAULT_RECIPE."""
+    from ilsvrc.models import get_card
+
+    return MODEL_RECIPES.get(name) or MODEL_RECIPES.get(get_card(name).family) or DEFAULT_RECIPE
 
 
 # Generic values for fields no recipe sets: read from the field declarations above.
