@@ -119,12 +119,15 @@ class GoogLeNet(nn.Module):
         """`naive` builds every module as Fig. 2a (no 1x1 reductions, the pooled input passed on whole), the net
         section 4 argues would blow up: channels grow to 4,944 by 5b and the multiply-adds about 8x."""
         super().__init__()
-        channels = [192]  # each module's input: Table 1's, or the growing sums of the naive modules
+        # output channels by Table 1 row, in build order after the stem's 192: Table 1's, or the naive modules'
+        # growing sums, which the next module, the auxiliary heads and the classifier read
+        channels = {"stem": 192}
 
         def inception(name: str) -> nn.Module:
             _, c1, _, c3, _, c5, _ = TABLE1[name]  # the naive module keeps the outputs, drops the reductions
-            module = NaiveInception(channels[-1], c1, c3, c5) if naive else Inception(*TABLE1[name])
-            channels.append(module.out_channels)
+            in_ch = next(reversed(channels.values()))
+            module = NaiveInception(in_ch, c1, c3, c5) if naive else Inception(*TABLE1[name])
+            channels[name] = module.out_channels
             return module
 
         self.conv1 = ConvReLU(in_chans, 64, 7, stride=2)  # 224 -> 112
@@ -145,13 +148,12 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # -> 7
         self.inception5a = inception("5a")
         self.inception5b = inception("5b")
-        # after 4a and 4d (Table 1: 512 and 528 channels); the classifier reads 5b's (1024)
-        self.aux1 = AuxHead(channels[3], num_classes, aux_dropout) if aux_logits else None
-        self.aux2 = AuxHead(channels[6], num_classes, aux_dropout) if aux_logits else None
+        self.aux1 = AuxHead(channels["4a"], num_classes, aux_dropout) if aux_logits else None  # Table 1: 512
+        self.aux2 = AuxHead(channels["4d"], num_classes, aux_dropout) if aux_logits else None  # 528
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # the paper's 7x7/1 average pool at 224
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(channels[-1], num_classes)
-        self.num_classes, self.num_features = num_classes, channels[-1]
+        self.fc = nn.Linear(channels["5b"], num_classes)  # 1024
+        self.num_classes, self.num_features = num_classes, channels["5b"]
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)

@@ -19,7 +19,7 @@ def run(ctx) -> dict:
     lr, epochs = ctx.setup.extra.get("lr"), ctx.setup.epochs  # lr None on ImageNet: GoogLeNet's recipe sets it
     width = ctx.setup.extra.get("width", 1.0)  # channel multiplier: both nets shrink alike, the MAC ratio barely moves
     if ctx.imagenet:
-        model, size, options = "googlenet", 224, dict(IMAGENET_VARIANTS)
+        model, size, options = "googlenet", None, dict(IMAGENET_VARIANTS)  # None: counted at the card's 224
     else:
         model, size = "inception_net", ctx.image_size
         options = {k: {**o, "width": width} for k, o in VARIANTS.items()}

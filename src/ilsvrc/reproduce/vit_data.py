@@ -56,9 +56,15 @@ def run(ctx) -> dict:
     return {"runs": runs, "table": table, "images_seen": images_seen}
 
 
+def _nets(m: dict) -> tuple[str, str]:
+    """(CNN, ViT) as stored: resnet20 and vit_tiny on CIFAR-10, resnet50 and vit_b16 on ImageNet."""
+    cnn, vit = m["runs"]
+    return cnn, vit
+
+
 def comparisons(m: dict) -> list[Comparison]:
     runs = m["runs"]
-    cnn, vit = list(runs)  # the CNN first (resnet20 on CIFAR-10, resnet50 on ImageNet)
+    cnn, vit = _nets(m)
     sizes, res, vit = runs[cnn]["sizes"], runs[cnn]["val_error"], runs[vit]["val_error"]
     return [
         Comparison(f"ViT ({n:,} images)", "ResNet", difference(v, r), +1, 0.02 if i == 0 else 0.0)
@@ -69,7 +75,7 @@ def comparisons(m: dict) -> list[Comparison]:
 def decide(m: dict) -> tuple[str, str]:
     """Decided on the smallest subset only; the larger ones are reported (the gap should shrink with data)."""
     runs = m["runs"]
-    cnn = next(iter(runs))
+    cnn = _nets(m)[0]
     largest = f"{cnn} at {runs[cnn]['sizes'][-1]:,}"
     smallest, *others = comparisons(m)
     verdict, reason = combine([smallest], quality_floor({largest: runs[cnn]["val_error"][-1]}, FLOOR))
@@ -79,7 +85,7 @@ def decide(m: dict) -> tuple[str, str]:
 
 def plot(m: dict, out: Path) -> list[str]:
     fig, ax = new_axes()
-    for model, style in zip(m["runs"], ("-o", "--s"), strict=True):
+    for model, style in zip(_nets(m), ("-o", "--s"), strict=True):
         r = m["runs"][model]
         spans = [t_interval(v) for v in r["val_error"]]  # each mean over seeds, whiskers its 95% t-interval
         means = [100 * i.mean for i in spans]
@@ -92,7 +98,7 @@ def plot(m: dict, out: Path) -> list[str]:
             capsize=3,
             label=f"{model} ({r['macs'] / 1e6:.0f}M MACs, {r['params'] / 1e6:.2f}M params)",
         )
-    sizes = next(iter(m["runs"].values()))["sizes"]
+    sizes = m["runs"][_nets(m)[0]]["sizes"]
     ax.axhline(100 * FLOOR, color="grey", linestyle=":", label=f"quality floor (ResNet, {sizes[-1]:,} images)")
     ax.set(
         xscale="log",
