@@ -247,6 +247,23 @@ def test_degradation_rule():
     assert decide(measured(0.03, [0.03, 0.04, 0.035]))[0] == INCONCLUSIVE
 
 
+def test_degradation_trains_every_net_at_the_setups_stage_widths(runs_root):
+    from ilsvrc.models import create_model
+    from ilsvrc.reproduce.degradation import stage_widths
+
+    if not (runs_root / "degradation" / "results.json").is_file():  # run alone (-k): make the one report it needs
+        run_claim("degradation", "tiny", data=None, out=runs_root / "degradation", progress=False)
+    saved = json.loads((runs_root / "degradation" / "results.json").read_text())
+    assert saved["measured"]["stage_widths"] == [4, 8, 16]
+    for net in ("plain20", "plain32", "resnet20", "resnet32"):  # the count a width-4 net has, not the paper's 16
+        params = sum(p.numel() for p in create_model(net, num_classes=10, in_chans=1, width=4).parameters())
+        assert any(e.startswith(f"{net} ({params:,} params)") for e in saved["measured"]["engine"]), net
+    assert "stage widths 4 / 8 / 16" in (runs_root / "degradation" / "report.md").read_text()
+    assert stage_widths({}) == [16, 32, 64]  # the paper's widths unless a setup names others
+    with pytest.raises(ValueError, match="three doubling widths"):
+        stage_widths({"stage_widths": [8, 16, 64]})
+
+
 def test_ensemble_rule_reads_the_bootstrap_interval():
     decide = get_claim("ensemble").decide
     base = {"member_errors": [0.3, 0.31], "model": "m", "best_single": 0.30}

@@ -9,11 +9,23 @@ from ilsvrc.reproduce.report import plot_curves
 from ilsvrc.reproduce.stats import Comparison, combine, difference, quality_floor
 
 FLOOR = 0.35  # the shallow residual net's validation error must be below this, or the nets did not learn
+PAPER_WIDTHS = [16, 32, 64]  # channels of the three stages of the paper's CIFAR nets
+
+
+def stage_widths(extra: dict) -> list[int]:
+    """The channels of the three stages a setup trains at: the paper's 16/32/64 unless it names narrower ones
+    (the claim is about depth, so a CPU budget buys optimizer steps with width). Each stage doubles the last."""
+    widths = list(extra.get("stage_widths", PAPER_WIDTHS))
+    if len(widths) != 3 or widths != [widths[0], 2 * widths[0], 4 * widths[0]]:
+        raise ValueError(f"stage_widths must be three doubling widths such as [8, 16, 32], got {widths}")
+    return widths
 
 
 def run(ctx) -> dict:
     depths = ctx.setup.extra["depths"]
     warmup = ctx.setup.extra.get("warmup_epochs", 1.0)
+    widths = stage_widths(ctx.setup.extra)
+    options = {"width": widths[0]}  # the builder's first-stage channels; the later stages double it
     runs = {}
     for kind in ("plain", "resnet"):
         for depth in depths:
@@ -22,7 +34,9 @@ def run(ctx) -> dict:
             # budget, with a short linear warm-up for every net (half an epoch at small and medium): the paper warms
             # ResNet-110 up at 0.01; at a few hundred steps the 56-layer nets otherwise diverge at lr 0.1
             recs = [
-                ctx.fit(name, seed=s, lr=0.1, weight_decay=1e-4, warmup_epochs=warmup, label=name)
+                ctx.fit(
+                    name, seed=s, lr=0.1, weight_decay=1e-4, warmup_epochs=warmup, model_options=options, label=name
+                )
                 for s in range(ctx.setup.seeds)
             ]
             runs[name] = {
@@ -46,7 +60,14 @@ def run(ctx) -> dict:
         - mean_std(runs[f"{kind}{shallow}"]["train_error"])["mean"]
         for kind in ("plain", "resnet")
     }
-    return {"runs": runs, "table": table, "depths": depths, "plain_gap": gap["plain"], "resnet_gap": gap["resnet"]}
+    return {
+        "runs": runs,
+        "table": table,
+        "depths": depths,
+        "stage_widths": widths,
+        "plain_gap": gap["plain"],
+        "resnet_gap": gap["resnet"],
+    }
 
 
 def comparisons(m: dict) -> list[Comparison]:
@@ -73,9 +94,10 @@ def decide(m: dict) -> tuple[str, str]:
 
 def plot(m: dict, out: Path) -> list[str]:
     runs = m["runs"]
-    # the curves are the first seed's; every net at the paper's CIFAR widths (16/32/64 channels per stage)
+    # the curves are the first seed's; every net at the same stage widths (the paper's 16/32/64 unless narrowed)
     seeds = len(next(iter(runs.values()))["train_error"])
-    which = f"seed 0 of {seeds}, widths 16/32/64"
+    widths = "/".join(str(w) for w in m.get("stage_widths", PAPER_WIDTHS))
+    which = f"seed 0 of {seeds}, stage widths {widths} channels"
     return [
         plot_curves(
             out / "train_error.png",
@@ -109,7 +131,13 @@ CLAIM = Claim(
     "either lies on the negative side; inconclusive otherwise, and inconclusive (undertrained) if the shallow "
     "residual net's validation error is above 35%.",
     setups={
-        "tiny": Setup(train_images=128, val_images=64, epochs=1, batch_size=32, extra={"depths": [20, 32]}),
+        "tiny": Setup(
+            train_images=128,
+            val_images=64,
+            epochs=1,
+            batch_size=32,
+            extra={"depths": [20, 32], "stage_widths": [4, 8, 16]},
+        ),
         # 56-layer nets step at ~420 images/s on the 2-core CPU, so 3 seeds of 4 nets afford ~36k images each
         "small": Setup(
             train_images=12_000,
