@@ -191,6 +191,15 @@ def test_small_filters_decides_on_the_pairs_its_budget_compared():
     assert reason.startswith("the 3x3 stacks have fewer weights (18 vs 25, 18 vs 25)") and reason.count(" minus ") == 3
 
 
+def test_small_filters_trains_its_depth_pair_for_the_setups_own_epochs(runs_root):
+    if not (runs_root / "small-filters" / "results.json").is_file():  # run alone (-k): make the one report it needs
+        run_claim("small-filters", "tiny", data=None, out=runs_root / "small-filters", progress=False)
+    saved = json.loads((runs_root / "small-filters" / "results.json").read_text())
+    trained = {k: v["epochs"] for k, v in saved["measured"]["runs"].items()}  # history rows the engine wrote
+    assert trained == {**{k: 1 for k in trained}, "VGG A (11 layers)": 2, "VGG D (16 layers)": 2}
+    assert "depth pair epochs 2" in (runs_root / "small-filters" / "report.md").read_text()
+
+
 def _seeds(*values):
     return list(values)
 
