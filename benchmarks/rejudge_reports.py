@@ -28,13 +28,15 @@ def rejudge(folder: Path) -> str:
     measured = stored["measured"]
     fields = {k: v for k, v in stored["setup"].items() if k in Setup.__dataclass_fields__}
     setup = Setup(**fields)
-    if stored["rule"] != claim.rule:
-        if claim.rederive is None:
-            return f"{folder}: skipped, its rule differs from the current one (rerun the claim instead)"
+    rule_changed = stored["rule"] != claim.rule
+    if rule_changed and claim.rederive is None:
+        return f"{folder}: skipped, its rule differs from the current one (rerun the claim instead)"
+    if claim.rederive is not None:  # re-read from the raw measurements even under the same rule: fields added since
         try:
             measured = claim.rederive(measured, setup)
         except ValueError as why:
             return f"{folder}: skipped, the current rule cannot be read off its numbers ({why}); rerun the claim"
+    if rule_changed:
         earlier = measured.get("rejudged", {}).get("previous_rule", stored["rule"])
         measured["rejudged"] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "previous_rule": earlier}
     verdict, reason = claim.decide(measured)

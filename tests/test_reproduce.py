@@ -131,6 +131,17 @@ def test_relu_rule_decides_on_the_interval_of_the_log_speed_up():
     assert verdict == INCONCLUSIVE and reason.startswith("undertrained")
 
 
+def test_relu_wording_does_not_read_a_censored_lower_bound_as_a_small_speed_up():
+    decide = get_claim("relu-vs-tanh").decide
+    # tanh never reached 25% in 9 epochs: each ratio is 10 / ReLU's epochs, a lower bound below 2x
+    censored = {"speedup_per_seed": [10 / 6.0, 10 / 6.2, 10 / 6.1], "tanh_censored": [True] * 3, "budget_epochs": 9}
+    censored["runs"] = {"relu": {"lr": 0.03, "epochs_to_target": [6.0, 6.2, 6.1]}, "tanh": {"lr": 0.03}}
+    verdict, reason = decide(censored)
+    assert verdict == INCONCLUSIVE and "below 2x" not in reason
+    assert "tanh never reached it in 3 of 3 seeds within the 9-epoch budget and counts as 10 epochs" in reason
+    assert "only show when tanh trains for twice ReLU's epochs (12.4), longer than this budget" in reason
+
+
 def test_relu_rederive_reads_a_stored_run_under_the_current_rule_and_refuses_a_changed_tuning():
     from ilsvrc.reproduce.claim import Setup
     from ilsvrc.reproduce.relu_vs_tanh import rederive
