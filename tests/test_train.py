@@ -203,6 +203,31 @@ def test_resume_after_a_stop_mid_epoch_is_bitwise_identical(tmp_path):
     assert [h["val_top1_error"] for h in whole.history] == [h["val_top1_error"] for h in resumed.history]
 
 
+def test_stop_at_train_error_ends_after_the_first_epoch_at_the_target_and_resume_adds_nothing(tmp_path):
+    train_set, val_set = tiny_dataset(80), tiny_dataset(20, seed=1)
+    kw = dict(model="cifar_convnet", epochs=4, batch_size=16, checkpoint_every=0, eval_every=4)
+    whole = train(tiny_config(tmp_path, "whole", **kw), train_set, val_set)
+    errors = [h["train_top1_error"] for h in whole.history]
+    assert errors[2] < errors[0]  # the toy net learns, so a target between them is met part-way
+    target = errors[2]
+    first = next(i for i, e in enumerate(errors) if e <= target)  # 0-based epoch the target is first met
+    assert first < 3
+    part = train(tiny_config(tmp_path, "part", stop_at_train_error=target, **kw), train_set, val_set)
+    s = part.summary
+    assert s["steps"] == 5 * (first + 1) and s["finished"] and s["reached_target"]  # 5 steps per epoch
+    assert [h["train_loss"] for h in part.history] == [h["train_loss"] for h in whole.history[: first + 1]]
+    assert part.history[-1]["val_top1_error"] is not None  # evaluated where it stopped, though eval_every is 4
+    resumed = train(tiny_config(tmp_path, "part", resume=True, stop_at_train_error=target, **kw), train_set, val_set)
+    assert resumed.summary["steps"] == s["steps"] and len(resumed.history) == first + 1
+    assert not whole.summary["reached_target"] and whole.summary["finished"]
+
+
+def test_stop_at_train_error_is_a_fraction():
+    for bad in (0.0, 1.0, 25.0, -0.1):
+        with pytest.raises(UserError, match="stop_at_train_error is a fraction in"):
+            TrainConfig(model="resnet20", stop_at_train_error=bad).resolve()
+
+
 def test_grad_accumulation_and_googlenet_style_aux_outputs_train(tmp_path):
     result = train(
         tiny_config(tmp_path, epochs=1, grad_accum=2, no_wd_norm_bias=True), tiny_dataset(32), tiny_dataset(8)

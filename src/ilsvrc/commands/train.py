@@ -179,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
             f"(accuracy {100 * (1 - s['val_top1_error']):.2f}%)"
             f", top-5 error {100 * s['val_top5_error']:.2f}% on {s['val_images']} images"
         )
-    if not s["finished"]:
+    if s.get("reached_target"):
+        lines.append(
+            f"ended at the training-error target (--stop-at-train-error): step {s['steps']} of {s['total_steps']}"
+        )
+    elif not s["finished"]:
         lines.append(f"stopped at step {s['steps']} of {s['total_steps']}; continue with --resume --out {s['out']}")
     files = "report.md, curves.png" if (Path(s["out"]) / "curves.png").is_file() else "report.md"
     lines.append(f"saved to {s['out']} ({files}, checkpoints/best.pt)")

@@ -418,6 +418,13 @@ class TrainConfig:
     resume: bool = _plain(False, "continue the run in --out from checkpoints/last.pt", "run")
     overwrite: bool = _plain(False, "replace an earlier run in --out (its files are deleted first)", "run")
     stop_at_step: int | None = _plain(None, "stop after this step as if interrupted (checkpoint saved)", "run")
+    stop_at_train_error: float | None = _plain(
+        None,
+        "end the run after the first whole epoch whose training top-1 error is at or below this fraction (e.g. "
+        "0.25, AlexNet's Fig. 1 target); the schedule keeps the full run's length",
+        "run",
+        metavar="FRACTION",
+    )
     log_every: int = _plain(50, "read the running loss/accuracy (one host sync) every N steps", "run", metavar="N")
     checkpoint_every: int = _plain(500, "save checkpoints/last.pt every N steps (0 = epoch ends only)", "run")
     device: str | None = _plain(None, "'cpu' or 'cuda' (default: cuda when available)", "run")
@@ -537,6 +544,10 @@ def _validate(c: TrainConfig) -> None:
     _range(c.workers_threads, "threads", 1, MAX_THREADS)
     _range(c.seed, "seed", 0, MAX_SEED)
     _range(c.stop_at_step, "stop_at_step", 0, MAX_STEPS)
+    _check(
+        c.stop_at_train_error is None or 0 < c.stop_at_train_error < 1,
+        f"stop_at_train_error is a fraction in (0, 1), e.g. 0.25 for 25%; got {c.stop_at_train_error}",
+    )
     _check(c.optimizer is None or c.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
     _check(c.schedule is None or c.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}")
     _check(c.augment is None or c.augment in AUGMENTS, f"augment must be one of {AUGMENTS}")

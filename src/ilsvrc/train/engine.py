@@ -129,7 +129,7 @@ def train(
             run, state = prepare_run(cfg, out, device, dist, train_set, val_set, model, resume, t_start)
             with _StopFlag() as stop:
                 run.forward.train()
-                while state.step < run.total_steps:
+                while state.step < run.total_steps and not reached_target(run.cfg, state.history):
                     if train_one_epoch(run, state, stop):
                         break
             result = _finish(run, state)
@@ -288,7 +288,8 @@ def _end_epoch(run: Run, state: RunState) -> None:
         "lr": run.lr,
         "images_per_s": run.seg_images / seg_time if seg_time > 0 else 0.0,
     }
-    if epoch_index % run.cfg.eval_every == 0 or state.step == run.total_steps:
+    reached = reached_target(run.cfg, [record])
+    if epoch_index % run.cfg.eval_every == 0 or state.step == run.total_steps or reached:
         _sync_buffers(run, state)
         val = evaluate(
             state.eval_model,
@@ -312,8 +313,24 @@ def _end_epoch(run: Run, state: RunState) -> None:
         run.log.record("epoch", state.step, record)
         run.say(_epoch_line(record))
         _warn_at_chance(run, state, record)
+        if reached and state.step < run.total_steps:
+            run.say(
+                f"training error {100 * record['train_top1_error']:.2f}% <= {100 * run.cfg.stop_at_train_error:g}% "
+                f"after epoch {epoch_index}: the run ends here (--stop-at-train-error)"
+            )
     _save(run, state, best=is_best)
     run.seg_start, run.seg_images = time.monotonic(), 0
+
+
+def reached_target(cfg: TrainConfig, history: list[dict[str, Any]]) -> bool:
+    """--stop-at-train-error: the last record closes a whole epoch whose training top-1 error is at or below it.
+
+    Read from the history, so a resumed run that had reached its target trains no further steps."""
+    target = cfg.stop_at_train_error
+    if target is None or not history:
+        return False
+    last = history[-1]
+    return isinstance(last["epoch"], int) and last["train_top1_error"] <= target
 
 
 def _warn_at_chance(run: Run, state: RunState, record: dict[str, Any]) -> None:
@@ -448,7 +465,8 @@ def _finish(run: Run, state: RunState) -> TrainResult:
         "epochs": state.step / run.steps_per_epoch,
         "steps": state.step,
         "total_steps": run.total_steps,
-        "finished": state.step >= run.total_steps,
+        "finished": state.step >= run.total_steps or reached_target(cfg, state.history),
+        "reached_target": reached_target(cfg, state.history),  # --stop-at-train-error ended it
         "out": str(run.out),
         "data": cfg.data,
         "train_images": len(run.train_set),
