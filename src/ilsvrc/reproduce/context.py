@@ -79,12 +79,15 @@ class Context:
         model_options: dict[str, Any] | None = None,
         label: str = "",
         eval_every: int = 1,
+        stop_at_train_error: float | None = None,
     ) -> RunRecord:
         """Train `model` with SGD (momentum 0.9) on this context's data and return its record.
 
         `eval_every` N evaluates on the validation set every N epochs and always at the end: claims that read
         only the final error and train many short epochs (vit-data's 1,000-image subset: 40 of them) pass
         their epoch count, since each evaluation of 2,000 images costs as much as training on ~700.
+        `stop_at_train_error`: the net stops after the first epoch at or below this training error (relu-vs-tanh
+        reads only when its nets reach 25%; the epochs after that would be spent for nothing).
 
         On ImageNet (`Setup.dataset`) the net trains with its paper's recipe, as `ilsvrc train MODEL` does, at the
         setup's batch size and epochs: the CIFAR hyper-parameters here (lr, weight decay, augmentation, schedule,
@@ -114,6 +117,7 @@ class Context:
             batch_size=self.setup.batch_size,
             **hyper,
             eval_every=eval_every,
+            stop_at_train_error=stop_at_train_error,
             checkpoint_every=0,  # epoch ends (and the last step): a stopped claim loses at most one epoch of a net
             resume=resuming,
             # stopped before its first checkpoint: nothing in the folder is worth keeping, start the net again
