@@ -240,3 +240,38 @@ def test_speed_record_script_runs_both_attempts_and_writes_the_table(shared_data
     assert table.count("not met") == 4  # 32 test images after 2 and 4 steps: no goal is met
     long = json.loads((tmp_path / "results" / "record_30min.json").read_text())
     assert long["runs"][0]["config"]["pad"] == 4 and long["overrides"] == {"pad": 4}
+
+
+def _mini_cifar(src: Path, dst: Path, per_batch: int = 12) -> None:
+    """The first `per_batch` real images of each CIFAR batch, in the same python-batches format."""
+    import pickle
+    import shutil
+
+    from ilsvrc.data.sources import read_cifar_batch
+
+    dst.mkdir()
+    shutil.copy(src / "batches.meta", dst / "batches.meta")
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = read_cifar_batch(src / name)
+        d = {**d, "data": d["data"][:per_batch], "labels": list(d["labels"][:per_batch])}
+        with open(dst / name, "wb") as f:
+            pickle.dump({k.encode("latin1"): v for k, v in d.items()}, f, protocol=2)
+
+
+def test_jpeg_quality_copy_is_readable_keeps_labels_and_loses_more_at_lower_quality(shared_data, tmp_path, capsys):
+    bench = _script("jpeg_quality")
+    _mini_cifar(shared_data / "cifar10" / "cifar-10-batches-py", tmp_path / "src")
+    loss = {}
+    for q in (30, 90):
+        assert bench.main([str(tmp_path / "src"), str(tmp_path / f"q{q}"), "--quality", str(q)]) == 0
+        loss[q] = json.loads((tmp_path / f"q{q}" / "reencode.json").read_text())["overall"]
+        original, coded = load_dataset(str(tmp_path / "src"), "val"), load_dataset(str(tmp_path / f"q{q}"), "val")
+        assert torch.equal(original.labels, coded.labels) and original.images.shape == coded.images.shape
+        mae = (original.images.float() - coded.images.float()).abs().mean().item()
+        assert mae == pytest.approx(loss[q]["mae"], rel=0.2)  # the report describes the pixels the loader reads
+    assert loss[30]["mae"] > loss[90]["mae"] > 0 and loss[30]["psnr_db"] < loss[90]["psnr_db"]
+    before = sorted(p.name for p in (tmp_path / "q30").iterdir())
+    assert bench.main([str(tmp_path / "src"), str(tmp_path / "q30"), "--quality", "50"]) == 2  # never overwrites
+    assert sorted(p.name for p in (tmp_path / "q30").iterdir()) == before
+    assert bench.main([str(tmp_path), str(tmp_path / "new"), "--quality", "50"]) == 2
+    assert "not a CIFAR python batches folder" in capsys.readouterr().err and not (tmp_path / "new").exists()
