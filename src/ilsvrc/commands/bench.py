@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--batch-size, --steps and --repeats must be >= 1")
     _check_folder(args.data, "--data")
     _check_folder(args.cifar, "--cifar")
+    if args.suite != "e2e":  # in-process suites: both sides of a comparison run with the engine's allocator setting
+        from ilsvrc.train.allocator import keep_freed_memory
+
+        keep_freed_memory()
     if args.suite == "mfu":
         from ilsvrc.bench.mfu import run_mfu
 

@@ -22,6 +22,7 @@ from torch import nn
 from ilsvrc.errors import UserError
 from ilsvrc.train import checkpoint as ckpt_io
 from ilsvrc.train import distributed
+from ilsvrc.train.allocator import keep_freed_memory
 from ilsvrc.train.config import TrainConfig, save_yaml
 from ilsvrc.train.logging import Progress, RunLog
 from ilsvrc.train.optim import Schedule, build_optimizer, length_fit
@@ -104,6 +105,7 @@ class Run:
             "channels_last": self.channels_last,
             "channels_last_reason": self.channels_last_reason,
             "threads": torch.get_num_threads(),
+            "allocator": keep_freed_memory(),
         }
 
 
@@ -439,6 +441,7 @@ def prepare_run(
     t_start: float,
 ) -> tuple[Run, RunState]:
     """Data, network, optimizer and logs for `cfg`; the state from `resume` (a last.pt) when given."""
+    keep_freed_memory()  # before the data and the first step allocate: see allocator.py
     torch.set_num_threads(cfg.workers_threads or _cores())
     _seed_everything(cfg.seed)
     spec = _spec(cfg, model)
