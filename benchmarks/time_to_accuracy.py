@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "widths": list(args.widths),
         "recipe": "cifar-fast",
         "test_images": len(val_set),
+        "data": data_label(Path(args.cifar)),
         "tta": runs[0]["config"]["tta"],
         "prep_s": prep_s,
         "total_wall_s": time.monotonic() - t_start,
@@ -281,8 +282,8 @@ def plot(result: dict, path: Path) -> None:
     level = f" ({m['cpu_capability']})" if m.get("cpu_capability") and not m.get("gpu") else ""
     where = f"{m.get('gpu') or m.get('cpu')}{level}, {m.get('threads')} threads, {m.get('date', '')}"
     ax.set_title(
-        f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}\n{where}; "
-        f"{result['test_images']:,} CIFAR-10 test images (JPEG-q75 copy)",
+        f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}\n{where}\n"
+        f"{result['test_images']:,} CIFAR-10 test images ({result.get('data', 'JPEG-q75 copy')})",
         fontsize=8,
     )
     ax.grid(alpha=0.3)
@@ -290,6 +291,15 @@ def plot(result: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def data_label(cifar: Path) -> str:
+    """Which copy of CIFAR-10 a run read: ../shared's JPEG-q75 copy, or one benchmarks/jpeg_quality.py re-encoded."""
+    try:
+        quality = json.loads((cifar / "reencode.json").read_text())["quality"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "JPEG-q75 copy"
+    return f"JPEG-q75 copy re-encoded at q{quality}"
 
 
 if __name__ == "__main__":
