@@ -41,31 +41,32 @@ def reencode(images: np.ndarray, quality: int) -> np.ndarray:
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Mean absolute error (grey levels, 0-255) and PSNR (dB) between two uint8 image stacks."""
+    """Mean absolute error (grey levels, 0-255), mean squared error and PSNR (dB) between two uint8 image stacks."""
     diff = a.astype(np.float64) - b.astype(np.float64)
     mse = float(np.mean(diff**2))
-    return {"mae": float(np.mean(np.abs(diff))), "psnr_db": 10 * math.log10(255**2 / mse) if mse else math.inf}
+    psnr = 10 * math.log10(255**2 / mse) if mse else math.inf
+    return {"mae": float(np.mean(np.abs(diff))), "mse": mse, "psnr_db": psnr}
 
 
 def convert(src: Path, dst: Path, quality: int) -> dict:
     """Write dst/ (batches re-encoded, batches.meta copied); returns the distances per batch and overall."""
     dst.mkdir(parents=True, exist_ok=False)  # never overwrite a copy a run may be reading
     shutil.copy(src / "batches.meta", dst / "batches.meta")
-    per_batch, abs_sum, sq_sum, n = {}, 0.0, 0.0, 0
+    per_batch, sizes = {}, {}
     for name in BATCHES:
         d = read_cifar_batch(src / name)
         flat = np.asarray(d["data"], dtype=np.uint8)  # (N, 3072): R, G, B planes of 32x32
         images = flat.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         coded = reencode(images, quality)
-        per_batch[name] = distance(images, coded)
-        diff = images.astype(np.float64) - coded
-        abs_sum, sq_sum, n = abs_sum + np.abs(diff).sum(), sq_sum + (diff**2).sum(), n + diff.size
+        dist = per_batch[name] = distance(images, coded)
+        sizes[name] = len(images)
         d["data"] = np.ascontiguousarray(coded.transpose(0, 3, 1, 2).reshape(len(coded), -1))
         with open(dst / name, "wb") as f:
             pickle.dump({k.encode("latin1"): v for k, v in d.items()}, f, protocol=2)
-        dist = per_batch[name]
         print(f"{name}: {len(images)} images, MAE {dist['mae']:.2f}, PSNR {dist['psnr_db']:.1f} dB")
-    overall = {"mae": abs_sum / n, "psnr_db": 10 * math.log10(255**2 / (sq_sum / n))}
+    total = sum(sizes.values())  # every image has the same number of pixels: weight the batches by images
+    mae, mse = (sum(per_batch[n][k] * sizes[n] for n in BATCHES) / total for k in ("mae", "mse"))
+    overall = {"mae": mae, "psnr_db": 10 * math.log10(255**2 / mse)}
     return {"quality": quality, "subsampling": "4:2:0", "overall": overall, "per_batch": per_batch}
 
 

@@ -40,8 +40,6 @@ def run(ctx) -> dict:
         curves = [] if tune_epochs else [trials[best]]
         curves += [_train_error(ctx, act, best, seed, f"{act}-best") for seed in range(len(curves), ctx.setup.seeds)]
         runs[act] = {"lr": best, "grid": {str(k): v for k, v in trials.items()}, "curves": curves}
-        if tune_epochs:
-            runs[act]["tune_epochs"] = tune_epochs
     return summarize(runs, grid, ctx.setup.epochs)
 
 
@@ -105,7 +103,7 @@ def rederive(m: dict, setup: Setup) -> dict:
 
     Refused (ValueError) where the rule would now tune another lr: the later seeds were trained at the old one.
     """
-    runs = {a: {k: r[k] for k in ("lr", "grid", "curves", "tune_epochs") if k in r} for a, r in m["runs"].items()}
+    runs = {a: {k: r[k] for k in ("lr", "grid", "curves")} for a, r in m["runs"].items()}
     for act, r in runs.items():
         best = tuned_lr({float(lr): c for lr, c in r["grid"].items()})
         if best != r["lr"]:

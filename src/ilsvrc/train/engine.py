@@ -451,6 +451,7 @@ def _finish(run: Run, state: RunState) -> TrainResult:
     """Summary, plots and report (rank 0); re-raise a signal stop; the trained model in eval mode."""
     run.progress.close()
     cfg, last = run.cfg, (state.history[-1] if state.history else {})
+    reached = reached_target(cfg, state.history)
     summary = {
         "model": cfg.model,
         "recipe": cfg.recipe,
@@ -465,8 +466,8 @@ def _finish(run: Run, state: RunState) -> TrainResult:
         "epochs": state.step / run.steps_per_epoch,
         "steps": state.step,
         "total_steps": run.total_steps,
-        "finished": state.step >= run.total_steps or reached_target(cfg, state.history),
-        "reached_target": reached_target(cfg, state.history),  # --stop-at-train-error ended it
+        "finished": state.step >= run.total_steps or reached,
+        "reached_target": reached,  # --stop-at-train-error ended it
         "out": str(run.out),
         "data": cfg.data,
         "train_images": len(run.train_set),
