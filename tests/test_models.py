@@ -213,6 +213,21 @@ def test_inception_net_width_scales_channels_and_keeps_the_bottleneck_saving():
         create_model("inception_net", width=0)
 
 
+def test_four_layer_net_paper_init_draws_cuda_convnets_gaussians():
+    torch.manual_seed(0)
+    net = create_model("cifar_convnet", activation="tanh", init="paper")
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    stds = [float(m.weight.std()) for m in layers]
+    assert stds[0] == pytest.approx(0.0064, rel=0.1)  # conv1: 1e-4 on 0-255 pixels, x64 for unit-std inputs
+    assert stds[1:] == pytest.approx([0.01] * 3, rel=0.1)
+    assert all(float(m.bias.abs().max()) == 0 for m in layers)
+    torch.manual_seed(0)
+    default = [m for m in create_model("cifar_convnet").modules() if isinstance(m, nn.Conv2d)]
+    assert float(default[1].weight.std()) == pytest.approx(1 / (3 * 800) ** 0.5, rel=0.05)  # PyTorch's: ~2x wider
+    with pytest.raises(ValueError, match="init must be"):
+        create_model("cifar_convnet", init="xavier")
+
+
 def test_resnet_v1_and_v1_5_put_the_stride_in_different_places():
     v1, v15 = create_model("resnet50"), create_model("resnet50_v1_5")
     assert v1.layer3[0].conv1.stride == (2, 2) and v1.layer3[0].conv2.stride == (1, 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ilsvrc.models.costs import model_costs
 from ilsvrc.reproduce import CLAIMS, get_claim, run_claim
 from ilsvrc.reproduce.claim import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from ilsvrc.reproduce.relu_vs_tanh import epochs_to
@@ -202,13 +203,20 @@ def test_small_filters_decides_on_the_pairs_its_budget_compared():
     assert reason.startswith("the 3x3 stacks have fewer weights (18 vs 25, 18 vs 25)") and reason.count(" minus ") == 3
 
 
-def test_small_filters_trains_its_depth_pair_for_the_setups_own_epochs(runs_root):
+def test_small_filters_trains_its_depth_pair_for_the_setups_own_epochs_and_filter_nets_at_its_widths(runs_root):
     if not (runs_root / "small-filters" / "results.json").is_file():  # run alone (-k): make the one report it needs
         run_claim("small-filters", "tiny", data=None, out=runs_root / "small-filters", progress=False)
     saved = json.loads((runs_root / "small-filters" / "results.json").read_text())
-    trained = {k: v["epochs"] for k, v in saved["measured"]["runs"].items()}  # history rows the engine wrote
+    runs = saved["measured"]["runs"]
+    trained = {k: v["epochs"] for k, v in runs.items()}  # history rows the engine wrote
     assert trained == {**{k: 1 for k in trained}, "VGG A (11 layers)": 2, "VGG D (16 layers)": 2}
-    assert "depth pair epochs 2" in (runs_root / "small-filters" / "report.md").read_text()
+    report = (runs_root / "small-filters" / "report.md").read_text()
+    assert "depth pair epochs 2" in report and "filter widths 8 / 16 / 32" in report
+    # the widths reached the filter nets (not the VGGs), and their weights are counted at those widths
+    assert [v["options"].get("widths") for v in runs.values()] == [[8, 16, 32]] * 4 + [None] * 2
+    narrow = {c: model_costs("filter_stack_net", 32, in_chans=c, widths=(8, 16, 32))["params"] for c in (1, 3)}
+    assert runs["2x 3x3 (RF 5)"]["params"] in narrow.values()  # the bundled tiny data may be grey or colour
+    assert runs["2x 3x3 (RF 5)"]["params"] < model_costs("filter_stack_net", 32, in_chans=1)["params"] / 3
 
 
 def _seeds(*values):
