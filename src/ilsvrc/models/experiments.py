@@ -80,7 +80,7 @@ class CifarConvNet(nn.Module):
         """cuda-convnet's layers-80sec / layers-18pct weights: N(0, 1e-4^2) for conv1 and N(0, 0.01^2) for every
         later layer, biases 0. Those nets read mean-subtracted 0-255 pixels (std about 64); ours read unit-std
         inputs, so conv1's std grows 64x (to 0.0064) for the same first-layer responses. The signal then shrinks
-        layer by layer, which is the regime the paper's Fig. 1 was measured in."""
+        layer by layer: the regime cuda-convnet's CIFAR nets start in (the paper does not state Fig. 1's init)."""
         layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         for i, layer in enumerate(layers):
             nn.init.normal_(layer.weight, 0.0, 1e-4 * 64 if i == 0 else 0.01)

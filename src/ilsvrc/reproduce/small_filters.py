@@ -163,7 +163,8 @@ CLAIM = Claim(
         # all 50,000 images once for the filter pairs (as many images seen as 4 epochs of 12,000, which left them at
         # 40-43%); the VGGs 3 epochs, which VGG D needs to pass the floor (58% after 4 epochs of 12,000, 35% at medium).
         # At the filter nets' own widths (32/64/128) this took 63 min on the AVX2 EPYC, 47 of them in the filter
-        # pairs (147-310 images/s); at 16/32/64 their training steps run 3-4x faster there (607-1,121 images/s)
+        # pairs (147-310 images/s); at 16/32/64 their training steps run 3-4x faster there (607-1,121 images/s), and
+        # the whole claim took 29.6 min (2026-12-07), every net inside the floor (the filter nets at 41.6-44.4%)
         "small": Setup(
             train_images=None,
             val_images=5_000,
@@ -172,7 +173,8 @@ CLAIM = Claim(
             extra={"lr": 0.05, "depth_pair_epochs": 3, "filter_widths": [16, 32, 64]},
         ),
         # the filter pairs 3 epochs; the VGGs 5, since after 3 VGG D was still 5 points behind A with both errors
-        # falling 7-8 points an epoch (the paper compares them converged, after 74 epochs)
+        # falling 7-8 points an epoch (the paper compares them converged, after 74 epochs); 67.9 min on the AVX2
+        # EPYC (2026-12-07), VGG D then 2.5 points behind A
         "medium": Setup(
             train_images=None,
             val_images=None,
