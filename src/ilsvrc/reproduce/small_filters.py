@@ -104,11 +104,10 @@ def decide(m: dict) -> tuple[str, str]:
 
 
 def _widths(runs: dict) -> str:
-    """The filter nets' channels per stage as the title says them ("16/32/64"); "" on ImageNet (no such nets)."""
-    stack = next((r for r in runs.values() if r["model"] == "filter_stack_net"), None)
-    if stack is None:
-        return ""
-    return "/".join(str(w) for w in stack["options"].get("widths", (32, 64, 128)))
+    """The filter nets' channels per stage as the title says them ("16/32/64"); "" where the setup left the model's
+    own widths (runs before `filter_widths`) or trained no filter nets (ImageNet)."""
+    widths = next((r["options"].get("widths") for r in runs.values() if r["model"] == "filter_stack_net"), None)
+    return "/".join(str(w) for w in widths) if widths else ""
 
 
 def plot(m: dict, out: Path) -> list[str]:
