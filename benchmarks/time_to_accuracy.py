@@ -10,6 +10,10 @@ command started (imports and data loading, counted once and added to every seed,
 then the mean and spread over seeds. `--ablate PIECE` (repeatable) takes one airbench piece out of the recipe,
 so that runs with and without it can be compared at a fixed time (`--at-seconds`). Writes the JSON, and a PNG
 of test accuracy against wall time (one line per seed) next to it.
+
+`--holdout N` is for choosing a recipe (widths, epochs, a piece) without reading the test images: the last N images
+of a fixed permutation of the training set (the same for every seed and run) are held out, the net trains on the
+rest and every "test accuracy" in the output is read on the held-out images instead; the JSON and the plot say so.
 """
 
 from __future__ import annotations
@@ -87,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--train-subset", type=int, default=None, help="first N images of a seeded permutation (smoke)")
     ap.add_argument("--val-subset", type=int, default=None, help="first N test images (smoke runs only)")
+    ap.add_argument(
+        "--holdout",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hold N training images out and evaluate on them, not on the test set (for choosing a recipe)",
+    )
     ap.add_argument("--out", default="runs/time-to-accuracy", help="run folders go to OUT/seedN")
     ap.add_argument("--json", default=None, help="write the result here (and a PNG beside it)")
     return ap
@@ -201,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     from ilsvrc.data import load_dataset
 
     train_set, val_set = load_dataset(args.cifar, "train"), load_dataset(args.cifar, "val")
+    if args.holdout:
+        train_set, val_set = hold_out(train_set, args.holdout)
     if args.val_subset:
         import torch
 
@@ -219,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         "widths": list(args.widths),
         "recipe": "cifar-fast",
         "test_images": len(val_set),
+        # what every accuracy here was read on: the test set, or training images held out from training
+        "evaluated_on": f"{len(val_set)} held-out training images" if args.holdout else "test set",
         "data": data_label(Path(args.cifar)),
         "tta": runs[0]["config"]["tta"],
         "prep_s": prep_s,
@@ -237,6 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def hold_out(train_set: Any, n: int) -> tuple[Any, Any]:
+    """(the training set without N images, those N images): the last N of a permutation fixed by seed 0, so every
+    seed and every compared recipe holds out the same images and none of them is ever trained on."""
+    import torch
+
+    if not 0 < n < len(train_set):
+        raise SystemExit(f"--holdout {n}: must be between 1 and {len(train_set) - 1} (the training set's size - 1)")
+    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))
+    return train_set.subset(order[:-n]), train_set.subset(order[-n:])
+
+
 def _say(out: dict) -> None:
     s = out["summary"]
     for t, row in s["targets"].items():
@@ -251,7 +277,8 @@ def _say(out: dict) -> None:
     final = s["final_test_accuracy"]
     if final["n"]:
         print(
-            f"final test accuracy {100 * final['mean']:.2f}% (+- {100 * final['std']:.2f}); "
+            f"final accuracy on the {out.get('evaluated_on', 'test set')} {100 * final['mean']:.2f}% "
+            f"(+- {100 * final['std']:.2f}); "
             f"{s['images_per_s']['mean']:.0f} training images/s; total {out['total_wall_s']:.0f} s"
         )
 
@@ -274,7 +301,8 @@ def plot(result: dict, path: Path) -> None:
         ax.axhline(100 * target, color="grey", lw=0.8, ls="--", label=names if k == 0 else None)
     gpu = result["machine"].get("gpu")
     ax.set_xlabel("wall time since the command started (minutes" + (")" if gpu else ", CPU)"))
-    ax.set_ylabel("CIFAR-10 test accuracy (%)")
+    held_out = result.get("evaluated_on", "test set") != "test set"
+    ax.set_ylabel("accuracy on held-out training images (%)" if held_out else "CIFAR-10 test accuracy (%)")
     ax.set_ylim(max(0.0, lowest - 5), 100)
     removed = f", without {', '.join(result['ablate'])}" if result["ablate"] else ""
     removed += "".join(f", {k}={v}" for k, v in result.get("overrides", {}).items())
@@ -283,7 +311,8 @@ def plot(result: dict, path: Path) -> None:
     where = f"{m.get('gpu') or m.get('cpu')}{level}, {m.get('threads')} threads, {m.get('date', '')}"
     ax.set_title(
         f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}\n{where}\n"
-        f"{result['test_images']:,} CIFAR-10 test images ({result.get('data', 'JPEG-q75 copy')})",
+        f"{result['test_images']:,} CIFAR-10 {'training images held out' if held_out else 'test images'} "
+        f"({result.get('data', 'JPEG-q75 copy')})",
         fontsize=8,
     )
     ax.grid(alpha=0.3)

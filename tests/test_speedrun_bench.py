@@ -132,6 +132,42 @@ def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_d
     assert res["summary"]["accuracy_at_s"]["1000.0"]["n"] == 2
 
 
+def test_holdout_trains_without_the_held_out_images_and_evaluates_on_them(shared_data, tmp_path, capsys):
+    from ilsvrc.data.dataset import ArrayDataset
+
+    bench = _script("time_to_accuracy")
+    # each image's pixels carry its index, so the split can be checked image by image
+    index = torch.arange(300)
+    images = torch.stack([index % 256, index // 256, torch.zeros_like(index)], 1).to(torch.uint8)
+    data = ArrayDataset(
+        images[:, None, None, :].expand(-1, 2, 2, -1).contiguous(),
+        index % 10,
+        list("abcdefghij"),
+        (0.5,) * 3,
+        (0.25,) * 3,
+    )
+    train, held = bench.hold_out(data, 50)
+
+    def image_ids(part):  # each image's index, read back from its pixels
+        return [int(im[0, 0, 0]) + 256 * int(im[0, 0, 1]) for im in part.images]
+
+    ids, held_ids = set(image_ids(train)), image_ids(held)
+    assert len(train) == 250 and len(held) == 50 and not ids & set(held_ids) and ids | set(held_ids) == set(range(300))
+    assert held.labels.tolist() == [i % 10 for i in held_ids]  # labels travel with their images
+    assert torch.equal(bench.hold_out(data, 50)[1].images, held.images)  # the same images every time
+    with pytest.raises(SystemExit, match="--holdout 300"):
+        bench.hold_out(data, 300)
+
+    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--holdout", "96"]
+    argv += ["--batch-size", "64", "--epochs", "1", "--targets", "0.05", "--threads", "1"]
+    argv += ["--out", str(tmp_path / "runs"), "--json", str(tmp_path / "held.json")]
+    assert bench.main(argv) == 0
+    res = json.loads((tmp_path / "held.json").read_text())
+    assert res["test_images"] == 96 and res["evaluated_on"] == "96 held-out training images"
+    assert "final accuracy on the 96 held-out training images" in capsys.readouterr().out
+
+
 def _script(name: str):
     import importlib.util
 
