@@ -42,7 +42,9 @@ def rows(results: list[dict], seconds: float) -> list[dict]:
 
 
 def markdown(results: list[dict], seconds: float) -> str:
-    head = f"| recipe | seeds | test accuracy at {seconds:.0f} s | minus the full recipe |\n|---|---|---|---|\n"
+    # every result read on the same images (main checks): the test set, or the same held-out training images
+    where = "test" if results[0].get("evaluated_on", "test set") == "test set" else "held-out"
+    head = f"| recipe | seeds | {where} accuracy at {seconds:.0f} s | minus the full recipe |\n|---|---|---|---|\n"
     lines = []
     for row in rows(results, seconds):
         if row["mean"] is None:
@@ -75,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not any(not r.get("ablate") for r in results):
         print("error: no result without ablations (the full recipe) among the inputs", file=sys.stderr)
+        return 2
+    sets = {r.get("evaluated_on", "test set") for r in results}
+    if len(sets) > 1:
+        print(
+            f"error: the results were evaluated on different images ({' and '.join(sorted(sets))}); compare "
+            "runs read on the same set",
+            file=sys.stderr,
+        )
         return 2
     sys.stdout.write(markdown(results, args.at_seconds))
     return 0

@@ -98,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"error: {bad[0]} holds no time_to_accuracy runs", file=sys.stderr)
         return 2
+    held = [p for p, r in zip(args.results, results, strict=True) if r.get("evaluated_on", "test set") != "test set"]
+    if held:  # a --holdout run chose a recipe; a record is read on the test set only
+        print(
+            f"error: {held[0]} was evaluated on held-out training images, not the test set; a record needs a run "
+            "without --holdout",
+            file=sys.stderr,
+        )
+        return 2
     sys.stdout.write(markdown(results, args.goal or [(0.90, 600.0), (0.935, 1800.0)]))
     return 0
 

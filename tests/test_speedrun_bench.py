@@ -203,6 +203,13 @@ def test_ablation_table_compares_each_piece_at_a_fixed_time(tmp_path, capsys):
     assert "(reference)" in capsys.readouterr().out
     assert table.main([str(paths[1]), "--at-seconds", "600"]) == 2  # no full-recipe result to compare with
     assert table.main([str(tmp_path / "missing.json"), "--at-seconds", "600"]) == 2
+    held = [{**r, "evaluated_on": "5000 held-out training images"} for r in (full, no_la)]
+    assert "| recipe | seeds | held-out accuracy at 600 s |" in table.markdown(held, 600)
+    paths.append(tmp_path / "held.json")
+    paths[-1].write_text(json.dumps(held[1]))
+    capsys.readouterr()
+    assert table.main([str(paths[0]), str(paths[2]), "--at-seconds", "600"]) == 2  # test and held-out mixed
+    assert "evaluated on different images" in capsys.readouterr().err
 
 
 def _record(accs_at: list[list[tuple[float, float]]], epochs: float = 10) -> dict:
@@ -237,6 +244,10 @@ def test_record_table_meets_a_goal_only_on_the_mean_over_seeds_at_its_time(tmp_p
     assert "90.13 +- 0.32" in md  # final accuracy, mean +- std over the three seeds, in points
     with pytest.raises(Exception, match="ACCURACY:SECONDS"):
         table.parse_goal("90%")
+    held = tmp_path / "held.json"  # a --holdout run chose a recipe: it is no record
+    held.write_text(json.dumps({**ok, "evaluated_on": "5000 held-out training images"}))
+    capsys.readouterr()
+    assert table.main([str(held)]) == 2 and "held-out training images, not the test set" in capsys.readouterr().err
 
 
 def test_record_table_reads_a_committed_cifar_fast_result(capsys):
