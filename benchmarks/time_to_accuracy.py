@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     from ilsvrc.data import load_dataset
 
     train_set, val_set = load_dataset(args.cifar, "train"), load_dataset(args.cifar, "val")
-    if args.holdout:
+    if args.holdout is not None:  # --holdout 0 is refused, not read as 'no holdout'
         train_set, val_set = hold_out(train_set, args.holdout)
     if args.val_subset:
         import torch
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": "cifar-fast",
         "test_images": len(val_set),
         # what every accuracy here was read on: the test set, or training images held out from training
-        "evaluated_on": f"{len(val_set)} held-out training images" if args.holdout else "test set",
+        "evaluated_on": f"{len(val_set)} held-out training images" if args.holdout is not None else "test set",
         "data": data_label(Path(args.cifar)),
         "tta": runs[0]["config"]["tta"],
         "prep_s": prep_s,

@@ -155,10 +155,13 @@ def test_holdout_trains_without_the_held_out_images_and_evaluates_on_them(shared
     assert len(train) == 250 and len(held) == 50 and not ids & set(held_ids) and ids | set(held_ids) == set(range(300))
     assert held.labels.tolist() == [i % 10 for i in held_ids]  # labels travel with their images
     assert torch.equal(bench.hold_out(data, 50)[1].images, held.images)  # the same images every time
-    with pytest.raises(SystemExit, match="--holdout 300"):
-        bench.hold_out(data, 300)
+    for n in (0, 300):
+        with pytest.raises(SystemExit, match=f"--holdout {n}"):
+            bench.hold_out(data, n)
 
     cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    with pytest.raises(SystemExit, match="--holdout 0"):  # refused, not taken for "evaluate on the test set"
+        bench.main(["--cifar", str(cifar), "--holdout", "0"])
     argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--holdout", "96"]
     argv += ["--batch-size", "64", "--epochs", "1", "--targets", "0.05", "--threads", "1"]
     argv += ["--out", str(tmp_path / "runs"), "--json", str(tmp_path / "held.json")]
