@@ -23,6 +23,12 @@ def accuracy_at(run: dict, seconds: float) -> float | None:
     return done[-1] if done else None
 
 
+def evaluated_on(result: dict) -> str:
+    """The images a result's accuracies were read on: "test set", or "N held-out training images" (--holdout);
+    results written before --holdout existed were all read on the test set."""
+    return result.get("evaluated_on", "test set")
+
+
 def _name(result: dict) -> str:
     return "full cifar-fast" if not result["ablate"] else "without " + ", ".join(result["ablate"])
 
@@ -43,7 +49,7 @@ def rows(results: list[dict], seconds: float) -> list[dict]:
 
 def markdown(results: list[dict], seconds: float) -> str:
     # every result read on the same images (main checks): the test set, or the same held-out training images
-    where = "test" if results[0].get("evaluated_on", "test set") == "test set" else "held-out"
+    where = "test" if evaluated_on(results[0]) == "test set" else "held-out"
     head = f"| recipe | seeds | {where} accuracy at {seconds:.0f} s | minus the full recipe |\n|---|---|---|---|\n"
     lines = []
     for row in rows(results, seconds):
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if not any(not r.get("ablate") for r in results):
         print("error: no result without ablations (the full recipe) among the inputs", file=sys.stderr)
         return 2
-    sets = {r.get("evaluated_on", "test set") for r in results}
+    sets = {evaluated_on(r) for r in results}
     if len(sets) > 1:
         print(
             f"error: the results were evaluated on different images ({' and '.join(sorted(sets))}); compare "

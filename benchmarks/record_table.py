@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablation_table import accuracy_at, read_results  # a sibling script, not a package
+from ablation_table import accuracy_at, evaluated_on, read_results  # a sibling script, not a package
 
 
 def parse_goal(text: str) -> tuple[float, float]:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"error: {bad[0]} holds no time_to_accuracy runs", file=sys.stderr)
         return 2
-    held = [p for p, r in zip(args.results, results, strict=True) if r.get("evaluated_on", "test set") != "test set"]
+    held = [p for p, r in zip(args.results, results, strict=True) if evaluated_on(r) != "test set"]
     if held:  # a --holdout run chose a recipe; a record is read on the test set only
         print(
             f"error: {held[0]} was evaluated on held-out training images, not the test set; a record needs a run "

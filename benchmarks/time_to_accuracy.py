@@ -277,7 +277,7 @@ def _say(out: dict) -> None:
     final = s["final_test_accuracy"]
     if final["n"]:
         print(
-            f"final accuracy on the {out.get('evaluated_on', 'test set')} {100 * final['mean']:.2f}% "
+            f"final accuracy on the {out['evaluated_on']} {100 * final['mean']:.2f}% "
             f"(+- {100 * final['std']:.2f}); "
             f"{s['images_per_s']['mean']:.0f} training images/s; total {out['total_wall_s']:.0f} s"
         )
