@@ -1,5 +1,5 @@
 """The airbench pieces of the cifar-fast recipe, each an engine option: lookahead, alternating flips, test-time
-views, the triangle schedule, lr per batch size and the early-only whitening bias."""
+views, the triangle schedule, lr per batch size, the early-only whitening bias and Muon on the filters."""
 
 from __future__ import annotations
 
@@ -163,6 +163,20 @@ def test_lookahead_alternate_flip_and_early_bias_resume_bit_for_bit(tmp_path, fa
     # the result is the slow copy, which the trained weights were reset to at the last pull (step 12)
     floats = [k for k, v in a["model"].items() if v.is_floating_point()]
     assert floats and all(torch.equal(whole.model.state_dict()[k], a["model"][k]) for k in floats)
+
+
+def test_a_cifar_muon_run_learns_and_resumes_bit_for_bit(tmp_path, fashion):
+    train_set, val_set = fashion
+    kw = dict(recipe="cifar-muon")  # Muon on the filters, 4 steps per epoch
+    whole = train(_speedrun(tmp_path, "whole", **kw), train_set, val_set)
+    errors = [h["train_top1_error"] for h in whole.history]
+    assert errors[-1] < min(0.6, errors[0] - 0.2), errors  # chance is 0.9
+    assert whole.history[-1]["val_top1_error"] < 0.7
+    train(_speedrun(tmp_path, "split", stop_at_step=5, **kw), train_set, val_set)
+    train(_speedrun(tmp_path, "split", resume=True, **kw), train_set, val_set)
+    a, b = (load(tmp_path / n / "checkpoints" / "last.pt") for n in ("whole", "split"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["optimizer"]["param_groups"][-1]["muon"] is True  # the filters' Muon state is in the checkpoint
 
 
 # ------------------------------------------------------------------------------------------------ whitening bias

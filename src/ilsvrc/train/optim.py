@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ilsvrc.train.config import _DEFAULTS, RECIPES, TrainConfig
+from ilsvrc.train.muon import MuonSGD
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,23 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), **impl)
+    if cfg.optimizer == "muon":
+        peak = cfg.lr * (cfg.batch_size / cfg.lr_batch if cfg.lr_batch else 1.0)  # the schedule's peak (Schedule.lr)
+        groups = filter_groups(groups, cfg.muon_lr / peak if peak > 0 else 0.0, cfg.muon_momentum)
+        return MuonSGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, **impl)
+
+
+def filter_groups(groups: list[dict], lr_scale: float, momentum: float) -> list[dict]:
+    """`groups` with their conv filters (4-D) moved into one Muon group; the early-only group stays as it is.
+
+    set_lr gives each group the schedule's lr times its lr_scale, so the filters step by lr_scale x the
+    schedule's lr: with lr_scale = muon_lr / peak, by muon_lr at the peak, following the schedule's shape."""
+    filters = [p for g in groups if not g.get("early") for p in g["params"] if p.ndim == 4]
+    moved = {id(p) for p in filters}
+    rest = [{**g, "params": [p for p in g["params"] if id(p) not in moved]} for g in groups]
+    muon = {"params": filters, "muon": True, "lr_scale": lr_scale, "momentum": momentum, "weight_decay": 0.0}
+    return [g for g in [*rest, muon] if g["params"]]
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float, frozen_early: bool = False) -> None:
