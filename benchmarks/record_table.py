@@ -46,9 +46,11 @@ def goal_result(result: dict, accuracy: float, seconds: float) -> dict:
 
 
 def describe_run(result: dict) -> str:
-    """'widths 64-256-256, 10 epochs, pad=4': what distinguishes this run from the plain recipe."""
+    """'widths 64-256-256, 10 epochs, pad=4': what distinguishes this run from plain cifar-fast."""
     config = result["runs"][0]["config"]
     parts = ["widths " + "-".join(map(str, result["widths"])), f"{config['epochs']:g} epochs"]
+    if result.get("recipe", "cifar-fast") != "cifar-fast":  # the record's recipe unless named
+        parts.insert(0, result["recipe"])
     parts += [f"{k}={v}" for k, v in result.get("overrides", {}).items()]
     parts += [f"without {p}" for p in result.get("ablate", [])]
     return ", ".join(parts)

@@ -1,4 +1,4 @@
-"""Time and FLOPs to CIFAR-10 test accuracies with the toolkit's fastest recipe (`cifar-fast` + `speedrun_cifar`).
+"""Time and FLOPs to CIFAR-10 test accuracies with the toolkit's fastest recipes (`cifar-fast`/`cifar-muon`).
 
     python benchmarks/time_to_accuracy.py --cifar ../shared/data/cifar10/cifar-10-batches-py \
         --targets 0.90 0.93 0.94 --seeds 3 --json benchmarks/results/tta.json [--ablate lookahead ...]
@@ -37,6 +37,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "triangle": {"schedule": "linear", "warmup_epochs": 2.0},  # the old warm-up + linear decay
     "label-smoothing": {"label_smoothing": 0.0},
     "reflect-pad": {"pad_mode": "zero"},  # black borders on the 2-pixel translations
+    "muon": {"optimizer": "sgd"},  # cifar-muon's filters stepped by the recipe's SGD instead
 }
 
 
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--target", type=float, default=None, help="one target (the older spelling of --targets)")
     ap.add_argument("--seeds", type=int, default=1, help="runs, with seeds --seed, --seed + 1, ...")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--recipe",
+        default="cifar-fast",
+        choices=("cifar-fast", "cifar-muon"),
+        help="cifar-fast (airbench94's SGD) or cifar-muon (its Muon variant)",
+    )
     ap.add_argument("--epochs", type=float, default=None, help="default: the recipe's (10)")
     ap.add_argument("--widths", type=int, nargs=3, default=[64, 256, 256], help="speedrun_cifar's three widths")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (1024)")
@@ -109,7 +116,7 @@ def _config(args: argparse.Namespace, seed: int) -> Any:
     values = dict(
         model="speedrun_cifar",
         data=args.cifar,
-        recipe="cifar-fast",
+        recipe=args.recipe,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": _summary(args, runs),
         "model": "speedrun_cifar",
         "widths": list(args.widths),
-        "recipe": "cifar-fast",
+        "recipe": args.recipe,
         "test_images": len(val_set),
         # what every accuracy here was read on: the test set, or training images held out from training
         "evaluated_on": f"{len(val_set)} held-out training images" if args.holdout is not None else "test set",
@@ -310,7 +317,7 @@ def plot(result: dict, path: Path) -> None:
     level = f" ({m['cpu_capability']})" if m.get("cpu_capability") and not m.get("gpu") else ""
     where = f"{m.get('gpu') or m.get('cpu')}{level}, {m.get('threads')} threads, {m.get('date', '')}"
     ax.set_title(
-        f"speedrun_cifar {tuple(result['widths'])}, cifar-fast{removed}\n{where}\n"
+        f"speedrun_cifar {tuple(result['widths'])}, {result.get('recipe', 'cifar-fast')}{removed}\n{where}\n"
         f"{result['test_images']:,} CIFAR-10 {'training images held out' if held_out else 'test images'} "
         f"({result.get('data', 'JPEG-q75 copy')})",
         fontsize=8,
