@@ -324,7 +324,8 @@ class TrainConfig:
     # ----- optimizer
     optimizer: str | None = _recipe(
         "sgd",
-        "'sgd' (foreach / fused), 'adamw', or 'muon' (Muon on conv filters, SGD with the settings below on the rest)",
+        "'sgd' (foreach / fused), 'adamw', or 'muon' (Muon on conv filters, each held at a fixed norm, so meant for "
+        "nets with a batch norm after each conv; SGD with the settings below on the rest)",
         "optimizer",
         choices=OPTIMIZERS,
     )

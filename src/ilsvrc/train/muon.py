@@ -7,7 +7,9 @@ the same amount, however lopsided the gradient's singular values. A conv filter 
 
 Why not `torch.optim.Muon`: it accepts 2-D parameters only and decays the weights, where the speed runs step 4-D
 filters and instead hold each bank's norm fixed (every conv here feeds a batch norm, which ignores the filters'
-scale, so only their direction matters and a fixed norm makes the lr an angle per step).
+scale, so only their direction matters and a fixed norm makes the lr an angle per step). In a net whose convs do
+not feed a normalisation layer (AlexNet, VGG without BN) the fixed norm changes what the layer computes: Muon here
+is meant for batch-normalised nets.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class MuonSGD(torch.optim.Optimizer):
             params,
             [p.grad for p in params],
             buffers,
-            foreach=params[0].device.type == "cpu" if params else None,
+            foreach=True,  # multi-tensor kernels, as the engine's own SGD
             weight_decay=group["weight_decay"],
             momentum=group["momentum"],
             lr=group["lr"],
