@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check, one prepared script for a lent CUDA machine (about 12 minutes on one H100):
 # CUDA paths (bf16 autocast, channels_last, torch.compile), MFU against the card's own GEMM ceiling,
-# CIFAR-10 seconds to 94% with cifar-fast, and a 1-process nccl DDP training run.
+# CIFAR-10 seconds to 94% with cifar-fast and cifar-muon, and a 1-process nccl DDP training run.
 # Results land in ${OUT:-benchmarks/results}/gpu-*.json and gpu.log.
 # usage: bash benchmarks/gpu.sh        (CI never runs it; everything here also runs on CPU with --device cpu)
 # Data: CIFAR=DIR (python batches) and FOLDER=DIR (an ImageFolder), default ../shared/data/...; steps without them
@@ -50,6 +50,11 @@ if [ -d "$cifar" ]; then
   timeout 420 "$py" benchmarks/time_to_accuracy.py --cifar "$cifar" --device cuda --precision bf16 --compile \
     --targets 0.90 0.93 0.94 --seeds 2 --out "$out/gpu-tta-run" --json "$out/gpu-tta-94.json" \
     || echo "!! failed (exit $?): time_to_accuracy"
+  # the same with Muon on the conv filters, 8 epochs as airbench94_muon (94.01% on the lossless images)
+  echo; echo "== time to 94% with cifar-muon (CUDA, bf16, compiled, 8 epochs)"
+  timeout 300 "$py" benchmarks/time_to_accuracy.py --cifar "$cifar" --recipe cifar-muon --epochs 8 --device cuda \
+    --precision bf16 --compile --targets 0.90 0.93 0.94 --seeds 2 --out "$out/gpu-muon-run" \
+    --json "$out/gpu-muon-94.json" || echo "!! failed (exit $?): time_to_accuracy cifar-muon"
 else
   echo "no CIFAR-10 beside the checkout: time-to-accuracy skipped"
 fi
