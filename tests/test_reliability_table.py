@@ -1129,6 +1129,8 @@ CASES += [
     Case("packed", "meta.json NaN mean", _packed_edit(lambda m: m.update(mean=[float("nan")] * 3)), 2, ("mean",)),
     Case("packed", "meta.json 1 mean for 3-channel images", _packed_edit(lambda m: m.update(mean=[0.5], std=[0.2])),
          2, ("mean",)),
+    Case("packed", "meta.json mean `true`, no channels (found by hypothesis)",
+         _packed_edit(lambda m: m.update(mean=True, channels=None)), 2, ("mean",)),
     Case("packed", "meta.json pca_eigvec [[1, 2], 'x']", _packed_edit(lambda m: m.update(pca_eigvec=[[1, 2], "x"])),
          2, ("pca_eigvec",)),
     Case("packed", "meta.json size -5", _packed_edit(lambda m: m.update(size=-5)), 2, ("size",)),

@@ -289,7 +289,8 @@ def _meta_checks(meta: dict) -> list[tuple[str, bool]]:
 
     chans = meta.get("channels")
     n_ch = chans if is_int(chans) and chans in (1, 3) else None
-    per_channel = n_ch or len(meta.get("mean") or []) or 1
+    mean = meta.get("mean")
+    per_channel = n_ch or (len(mean) if isinstance(mean, list) else 0) or 1  # "mean": true is no length
     eigvec = meta.get("pca_eigvec")
     return [
         ("count", is_int(meta.get("count")) and meta["count"] >= 0),
