@@ -59,7 +59,7 @@ class Schedule:
         early = scaled("whiten_bias_epochs", cfg.whiten_bias_epochs) if cfg.whiten_bias_epochs else 0.0
         return cls(
             kind=cfg.schedule,
-            lr=cfg.lr * (cfg.batch_size / cfg.lr_batch if cfg.lr_batch else 1.0),
+            lr=peak_lr(cfg),
             total_steps=total_steps,
             steps_per_epoch=spe,
             milestones=tuple(round(m * total_steps) for m in cfg.milestones),
@@ -104,6 +104,11 @@ class Schedule:
                 return self.lr * (start + (1 - start) * t / peak)
             return self.lr * (1 + (end - 1) * (t - peak) / (1 - peak))
         raise ValueError(f"unknown schedule {self.kind!r}")
+
+
+def peak_lr(cfg: TrainConfig) -> float:
+    """The schedule's peak: --lr, times batch_size / lr_batch when the lr is given per lr_batch images."""
+    return cfg.lr * (cfg.batch_size / cfg.lr_batch if cfg.lr_batch else 1.0)
 
 
 def recipe_values(cfg: TrainConfig) -> dict:
@@ -175,7 +180,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), **impl)
     if cfg.optimizer == "muon":
-        peak = cfg.lr * (cfg.batch_size / cfg.lr_batch if cfg.lr_batch else 1.0)  # the schedule's peak (Schedule.lr)
+        peak = peak_lr(cfg)
         groups = filter_groups(groups, cfg.muon_lr / peak if peak > 0 else 0.0, cfg.muon_momentum)
         return MuonSGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, **impl)
