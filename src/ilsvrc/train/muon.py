@@ -94,7 +94,7 @@ class MuonSGD(torch.optim.Optimizer):
 
     def _muon_step(self, group: dict, params: list[torch.Tensor]) -> None:
         momentum, lr = group["momentum"], group["lr"]
-        if lr == 0:
+        if lr == 0:  # as under SGD, lr 0 leaves the filters exactly as they are (no rescaling to the fixed norm)
             return
         for p in params:
             state = self.state[p]
