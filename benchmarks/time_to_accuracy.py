@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -140,19 +141,33 @@ def _config(args: argparse.Namespace, seed: int) -> Any:
     return TrainConfig(**values)
 
 
+def _low_res_costs(cfg: Any, steps_per_epoch: float) -> tuple[int, int]:
+    """(multiply-adds per image at --low-res, how many steps train at it): (0, 0) without --low-res.
+
+    The engine trains step s (from 0) at the low side while s < low_res_epochs x steps per epoch."""
+    if not cfg.low_res:
+        return 0, 0
+    from ilsvrc.models.costs import model_costs
+
+    low = model_costs(cfg.model, cfg.low_res, num_classes=10, **cfg.model_options)["macs"]
+    return low, math.ceil(cfg.low_res_epochs * steps_per_epoch - 1e-9)
+
+
 def _run_seed(args: argparse.Namespace, seed: int, data: tuple, prep_s: float) -> dict[str, Any]:
     """One training run: its accuracy curve (times from the command's start) and the first point per target."""
     from ilsvrc.train import train
 
     result = train(_config(args, seed), *data)
     macs, batch = result.summary["macs"], result.config.batch_size
+    low_macs, low_steps = _low_res_costs(result.config, result.summary["steps"] / result.summary["epochs"])
     curve = [
         {
             "epoch": h["epoch"],
             "step": h["step"],
             "test_accuracy": 1 - h["val_top1_error"],
             "wall_s": prep_s + h["wall_s"],
-            "train_flops": 6 * macs * h["step"] * batch,
+            # forward + backward ~ 3 x the forward's 2 FLOPs per multiply-add; --low-res steps cost low_macs
+            "train_flops": 6 * batch * (macs * h["step"] + (low_macs - macs) * min(h["step"], low_steps)),
             "images_per_s": h["images_per_s"],  # training throughput of the epoch that ended here
         }
         for h in result.history

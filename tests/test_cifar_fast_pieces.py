@@ -85,6 +85,33 @@ def test_reflect_padding_crops_match_torch_reflect_pad():
         TrainAugment("pad-crop-flip", 9, (0.0,) * 3, (1.0,) * 3, pad_mode="wrap")
 
 
+def test_reflect_padded_crops_shrunk_by_low_res_are_antialiased_and_read_mirrored_pixels():
+    """--low-res with reflect: the tent filter over the shifted window reads F.pad(mode='reflect')'s pixels past
+    the edge, and away from the window's border it is torch's antialiased bilinear resize of the crop."""
+    from ilsvrc.data.augment import resample_windows
+
+    x = torch.randint(0, 255, (32, 12, 12, 3), dtype=torch.uint8)
+    aug = TrainAugment("pad-crop-flip", 12, (0.0,) * 3, (1 / 255,) * 3, pad=2, pad_mode="reflect", flip=False)
+    aug.out_size = 8  # what the engine sets during the --low-res epochs
+    out = aug(x, torch.Generator().manual_seed(3))  # (B, C, 8, 8), pixel values
+    shifts = torch.randint(0, 5, (2, 32), generator=torch.Generator().manual_seed(3)).double().numpy() - 2
+    # the same windows over images reflect-padded by 4 beforehand: the tent (1.5 px) never leaves them
+    padded = F.pad(x.permute(0, 3, 1, 2).float(), (4, 4, 4, 4), mode="reflect")
+    explicit = resample_windows(
+        padded.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous(),
+        (shifts[0] + 4, shifts[1] + 4, np.full(32, 12.0), np.full(32, 12.0)),
+        8,
+        scale=np.ones(3, np.float32),
+        shift=np.zeros((32, 3), np.float32),
+    )
+    assert torch.allclose(out, explicit, atol=1e-3)
+    for i in range(32):
+        top, left = int(shifts[0, i]) + 4, int(shifts[1, i]) + 4
+        crop = padded[i : i + 1, :, top : top + 12, left : left + 12]
+        want = F.interpolate(crop, size=(8, 8), mode="bilinear", antialias=True, align_corners=False)[0]
+        assert torch.allclose(out[i, :, 1:-1, 1:-1], want[:, 1:-1, 1:-1], atol=1e-3), i
+
+
 def test_cutout_blanks_one_square_per_image_inside_it_and_nothing_else():
     x = torch.randint(1, 255, (32, 12, 12, 3), dtype=torch.uint8)  # no pixel is 0: a blanked one is visible
     kw = dict(pad=2, pad_mode="reflect")
@@ -124,6 +151,41 @@ def test_the_engine_flips_each_image_on_alternate_epochs(tmp_path, fashion, monk
     assert len(seen) == 4 and all(m is not None for m in seen)
     assert 0.35 < seen[0].mean() < 0.65
     assert all(np.array_equal(seen[e], seen[0] ^ (e % 2 == 1)) for e in range(4))
+
+
+# ------------------------------------------------------------------------------------------------ low resolution
+
+
+def test_low_res_epochs_train_on_smaller_crops_then_full_size_and_resume_bit_for_bit(
+    tmp_path, fashion, monkeypatch, capsys
+):
+    sides = []
+    forward = TrainAugment.forward
+
+    def spy(self, images, generator, mirror=None):
+        out = forward(self, images, generator, mirror)
+        sides.append(out.shape[-1])
+        return out
+
+    monkeypatch.setattr(TrainAugment, "forward", spy)
+    train_set, val_set = fashion
+    kw = dict(recipe="cifar-muon", low_res=20, low_res_epochs=1.5)  # 4 steps per epoch: steps 0-5 at 20 px
+    whole = train(_speedrun(tmp_path, "whole", **kw), train_set, val_set)
+    assert sides == [20] * 6 + [28] * 6
+    assert "28px -> 28px, the first 1.5 epochs at 20px, pad-crop-flip" in capsys.readouterr().err
+    assert whole.history[-1]["val_top1_error"] < 0.8  # evaluated at 28 px, and it learned (chance is 0.9)
+    sides.clear()
+    train(_speedrun(tmp_path, "split", stop_at_step=3, **kw), train_set, val_set)
+    train(_speedrun(tmp_path, "split", resume=True, **kw), train_set, val_set)
+    assert sides == [20] * 6 + [28] * 6  # the resumed run picks the side from the step it starts at
+    a, b = (load(tmp_path / n / "checkpoints" / "last.pt") for n in ("whole", "split"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_low_res_larger_than_the_crops_is_one_clear_error(tmp_path, fashion):
+    cfg = TrainConfig(model="resnet20", recipe="quick", epochs=1, low_res=30, low_res_epochs=1, out=str(tmp_path))
+    with pytest.raises(UserError, match="--low-res 30 is larger than the 28-pixel"):
+        train(cfg, *fashion)
 
 
 # ------------------------------------------------------------------------------------------------ lookahead
@@ -307,6 +369,9 @@ def test_the_flags_exist_and_cifar_fast_turns_the_pieces_on(capsys, monkeypatch)
         (dict(flip="sometimes"), "flip must be one of"),
         (dict(triangle=(0.2, 1.5, 0.1)), "peak position"),
         (dict(lookahead_every=-1), "lookahead_every"),
+        (dict(low_res=24), "set both"),
+        (dict(low_res_epochs=2), "set both"),
+        (dict(low_res=-1, low_res_epochs=2), "low_res must be"),
     ],
 )
 def test_bad_piece_values_are_one_line_errors(kw, words):

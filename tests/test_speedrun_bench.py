@@ -132,6 +132,24 @@ def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_d
     assert res["summary"]["accuracy_at_s"]["1000.0"]["n"] == 2
 
 
+def test_time_to_accuracy_counts_low_res_steps_at_their_own_cost(shared_data, tmp_path):
+    from ilsvrc.models.costs import model_costs
+
+    bench = _script("time_to_accuracy")
+    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
+    argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--val-subset", "64"]
+    argv += ["--batch-size", "64", "--epochs", "2", "--targets", "0.5", "--threads", "1", "--recipe", "cifar-muon"]
+    argv += ["--set", "low_res=24", "--set", "low_res_epochs=1"]
+    argv += ["--out", str(tmp_path / "runs"), "--json", str(tmp_path / "low.json")]
+    assert bench.main(argv) == 0
+    run = json.loads((tmp_path / "low.json").read_text())["runs"][0]
+    assert run["config"]["low_res"] == 24 and run["macs_per_image"] > 0
+    low = model_costs("speedrun_cifar", 24, num_classes=10, widths=[8, 16, 16])["macs"]
+    assert 0.4 < low / run["macs_per_image"] < 0.6  # about (23 / 31)^2 of the 32-pixel net's work
+    # 2 steps per epoch of 64 images: epoch 1 at 24 px, epoch 2 at 32 px
+    assert [c["train_flops"] for c in run["curve"]] == [6 * 64 * 2 * low, 6 * 64 * 2 * (low + run["macs_per_image"])]
+
+
 def test_holdout_trains_without_the_held_out_images_and_evaluates_on_them(shared_data, tmp_path, capsys):
     from ilsvrc.data.dataset import ArrayDataset
 

@@ -47,21 +47,23 @@ def _axis_taps(start: np.ndarray, extent: np.ndarray, n_src: int, out: int, zero
     antialiased bilinear). Returns idx (B, out, K) int32 source indices and w (B, out, K) float32 weights that sum
     to 1, with K the batch's widest footprint (unused taps have weight 0, index 0). Source pixels outside the
     image get weight 0 and, with zero_pad, the rest are not renormalised (zero padding); otherwise they are
-    (edge handling as Pillow's). reflect (enlarging or 1:1 windows only, as pad-crop-flip's): a coordinate
-    outside the image is mirrored about the edge pixel's centre, as F.pad(mode="reflect") pads (pixel -1 reads
-    pixel 1). numpy, on purpose: small arrays, where torch's thread pool costs more than the arithmetic.
+    (edge handling as Pillow's). reflect: a coordinate outside the image is mirrored about the edge pixel's
+    centre, as F.pad(mode="reflect") pads (pixel -1 reads pixel 1); for pad-crop-flip's shifted windows, also
+    when --low-res shrinks them. numpy, on purpose: small arrays, where torch's thread pool costs more than the
+    arithmetic.
     """
     ratio = extent / out  # source pixels per output pixel (B,)
     if (ratio <= 1.0).all():  # only enlarging (the common case): two bilinear taps, computed directly
         return _bilinear_taps(start, ratio, n_src, out, zero_pad, reflect)
-    if reflect:
-        raise ValueError("reflect padding applies to windows no larger than the output (pad-crop-flip)")
     support = np.maximum(ratio, 1.0)
     centre = start[:, None] + (np.arange(out) + 0.5)[None, :] * ratio[:, None]  # (B, out), pixel centres at i + .5
     first = np.floor(centre - support[:, None] + 0.5).astype(np.int64)  # the leftmost pixel the tent can reach
     k = int(np.ceil(2 * support.max() - 1e-6))  # the open interval |i + .5 - centre| < support holds <= 2 * support
     idx = first[:, :, None] + np.arange(k)[None, None, :]  # (B, out, K)
     w = np.maximum(0.0, 1.0 - np.abs(idx + 0.5 - centre[:, :, None]) / support[:, None, None])
+    if reflect:  # pixels beyond an edge read their mirror image about the edge pixel (shifts below the size)
+        last = n_src - 1
+        idx = last - np.abs(last - np.abs(idx))
     inside = (idx >= 0) & (idx < n_src)
     total = w.sum(-1, keepdims=True)  # the full tent's mass, before dropping pixels outside the image
     w = w * inside
@@ -219,8 +221,8 @@ def resample_windows(
     windows: per-image source boxes (top, left, height, width), float64 (B,) each, in source pixels; mirror: bool
     (B,) to flip horizontally; output = resampled pixel value (0..255) * scale (C,) + shift (B, C). Tent-filter
     taps (_axis_taps) applied by the native C kernel on CPU or PyTorch ops (_sampler); `out` is an optional
-    float32 buffer the native kernel writes into. Pixels outside the image: zero_pad (black), reflect (mirrored,
-    for windows no larger than the output), else the edge pixel repeated.
+    float32 buffer the native kernel writes into. Pixels outside the image: zero_pad (black), reflect (mirrored about
+    the edge pixel), else the edge pixel repeated.
     """
     h, w = images.shape[1:3]
     top, left, hh, ww = windows

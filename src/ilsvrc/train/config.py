@@ -426,6 +426,14 @@ class TrainConfig:
     cutout: int | None = _recipe(
         0, "cutout: one square of this many pixels per training image set to the mean colour (0 = off)", "augment"
     )
+    low_res: int | None = _recipe(
+        0,
+        "progressive resizing: train the first --low-res-epochs epochs on crops resampled down to this side "
+        "(antialiased; a step costs about (side / input size)^2 of a full one), the rest at the input size; "
+        "evaluation always at the input size (0 = off)",
+        "augment",
+    )
+    low_res_epochs: float | None = _recipe(0.0, "epochs trained at --low-res, from the start", "augment")
     flip: str | bool | None = _recipe(
         "random",
         "horizontal flips in training: 'random' (each image, each epoch), 'alternate' (each image at random in "
@@ -574,6 +582,13 @@ def _validate(c: TrainConfig) -> None:
     _range(c.train_subset, "train_subset", 1, 2**40)
     _range(c.input_size, "input_size", 1, MAX_INPUT_SIZE)
     _range(c.cutout, "cutout", 0, MAX_INPUT_SIZE)
+    _range(c.low_res, "low_res", 0, MAX_INPUT_SIZE)
+    _range(c.low_res_epochs, "low_res_epochs", 0, MAX_EPOCHS)
+    _check(
+        c.low_res is None or c.low_res_epochs is None or bool(c.low_res) == bool(c.low_res_epochs),
+        f"--low-res {c.low_res} and --low-res-epochs {c.low_res_epochs}: set both (a side and how many epochs "
+        "train at it) or neither",
+    )
     _range(c.image_size, "image_size", 1, MAX_IMAGE_SIZE)
     _range(c.workers_threads, "threads", 1, MAX_THREADS)
     _range(c.seed, "seed", 0, MAX_SEED)

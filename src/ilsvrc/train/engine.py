@@ -154,6 +154,7 @@ def train_step(run: Run, state: RunState, images: torch.Tensor, labels: torch.Te
     cfg = run.cfg
     images = images.to(run.device, non_blocking=True)
     labels = labels.to(run.device, non_blocking=True)
+    run.augment.out_size = run.train_side(state.step)  # a function of the step, so resume needs no state for it
     if run.flips is not None:  # --flip alternate: this batch's images, flipped by (image, epoch)
         x = run.augment(images, state.augment_gen, mirror=run.flips(run.loader.last_indices, run.loader.epoch))
     else:

@@ -84,6 +84,7 @@ class Run:
     stopped: bool = False
     warned: bool = False  # the at-chance warning is said once
     loss_mark: tuple[float, float] = (0.0, 0.0)  # (loss sum, count) of the epoch at the last log point
+    input_side: int = 0  # the side the net trains and evaluates at (TrainAugment's out_size outside --low-res)
     strikes: int = 0  # log points in a row with a loss far above chance
 
     def say(self, line: str) -> None:
@@ -92,6 +93,11 @@ class Run:
 
     def wall_s(self, state: RunState) -> float:
         return state.wall_before + time.monotonic() - self.t_start
+
+    def train_side(self, step: int) -> int:
+        """The side of the training crops at `step`: --low-res for its first epochs, else the input side."""
+        low, epochs = self.cfg.low_res, self.cfg.low_res_epochs
+        return low if low and step < epochs * self.steps_per_epoch else self.input_side
 
     def schedule_facts(self) -> dict[str, Any]:
         return {"kind": self.schedule.kind, "total_steps": self.total_steps}
@@ -324,6 +330,10 @@ def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | 
     meta = getattr(train_set, "meta", {}) or {}
     if cfg.cutout > size:
         raise UserError(f"--cutout {cfg.cutout} is larger than the {size}-pixel training crops; choose <= {size}")
+    if cfg.low_res > size:
+        raise UserError(f"--low-res {cfg.low_res} is larger than the {size}-pixel training crops; choose < {size}")
+    if cfg.low_res and cfg.cutout > cfg.low_res:
+        raise UserError(f"--cutout {cfg.cutout} is larger than the --low-res {cfg.low_res} crops; choose <= it")
     augment = TrainAugment(
         augment_kind,
         size,
@@ -498,6 +508,7 @@ def prepare_run(
         log=log,
         t_start=t_start,
         nonfinite=torch.zeros((), dtype=torch.bool, device=device),
+        input_side=size,
     )
     run.lr = run.schedule.lr_at(state.step, state.val_errors)
     run.say(
@@ -549,9 +560,11 @@ def _speed_words(run: Run) -> str:
 
 def _first_line(run: Run, spec: ModelSpec, state: RunState, size: int, side: int, augment_kind: str) -> str:
     cfg = run.cfg
+    low = f", the first {cfg.low_res_epochs:g} epochs at {cfg.low_res}px" if cfg.low_res else ""
     return (
         f"training {spec.name} ({state.facts['fingerprint']['params']:,} params) with the '{cfg.recipe}' recipe on "
-        f"{len(run.train_set)} images ({state.facts['num_classes']} classes, {side}px -> {size}px, {augment_kind}), "
+        f"{len(run.train_set)} images ({state.facts['num_classes']} classes, {side}px -> {size}px{low}, "
+        f"{augment_kind}), "
         f"{run.total_steps} steps of {cfg.batch_size} on {run.device.type} x {run.dist.world_size}; "
         f"{_speed_words(run)}; saving to {run.out}"
     )
