@@ -221,7 +221,7 @@ def test_ablation_table_compares_each_piece_at_a_fixed_time(tmp_path, capsys):
         paths.append(tmp_path / f"r{i}.json")
         paths[-1].write_text(json.dumps(r))
     assert table.main([*map(str, paths), "--at-seconds", "600"]) == 0
-    assert "(reference)" in capsys.readouterr().out
+    assert "| full cifar-fast | 2/2 | 91.00% +- 1.41 | (reference) |" in capsys.readouterr().out
     assert table.main([str(paths[1]), "--at-seconds", "600"]) == 2  # no full-recipe result to compare with
     assert table.main([str(tmp_path / "missing.json"), "--at-seconds", "600"]) == 2
     held = [{**r, "evaluated_on": "5000 held-out training images"} for r in (full, no_la)]
@@ -231,6 +231,33 @@ def test_ablation_table_compares_each_piece_at_a_fixed_time(tmp_path, capsys):
     capsys.readouterr()
     assert table.main([str(paths[0]), str(paths[2]), "--at-seconds", "600"]) == 2  # test and held-out mixed
     assert "evaluated on different images" in capsys.readouterr().err
+
+
+def test_ablation_table_shows_how_late_arms_ended_and_keeps_to_one_recipe(tmp_path, capsys):
+    table = _script("ablation_table")
+    full = {**_result([], [[(560, 0.895)], [(561, 0.90)]]), "recipe": "cifar-muon"}
+    for seed, run in enumerate(full["runs"]):
+        run.update(seed=seed, final_test_accuracy=run["curve"][-1]["test_accuracy"], wall_s=565.0, images_per_s=470)
+    no_tta = {**_result(["tta"], [[(500, 0.885)]]), "recipe": "cifar-muon"}
+    no_tta["runs"][0]["seed"] = 0  # seed 0 only: paired with the full recipe's seed 0
+    slow = {**_result(["batch1024"], [[(640, 0.90)], [(660, 0.89)]]), "recipe": "cifar-muon"}
+    for run, (acc, wall) in zip(slow["runs"], [(0.90, 645.0), (0.89, 665.0)], strict=True):
+        run.update(final_test_accuracy=acc, wall_s=wall, images_per_s=400.0)
+    md = table.markdown([full, slow, no_tta], 600)
+    assert "| full cifar-muon | 2/2 | 89.75% +- 0.35 | (reference) | (reference) | 89.75% | 565 s | 470 |" in md
+    # finished after 600 s: nothing to compare at the fixed time, but the row says what it reached and when
+    assert "| without batch1024 | 0/2 | no evaluation by then |  |  | 89.50% | 655 s | 400 |" in md
+    # -1.25 points from the mean of both full seeds, -1.00 from the seed it shares
+    assert "| without tta | 1/1 | 88.50% | -1.25 points | -1.00 points (n=1) |" in md
+    paths = [tmp_path / "muon.json", tmp_path / "fast.json"]
+    paths[0].write_text(json.dumps(full))
+    paths[1].write_text(json.dumps(_result(["tta"], [[(500, 0.88)]])))  # no "recipe": an older cifar-fast result
+    assert table.main([*map(str, paths), "--at-seconds", "600"]) == 2
+    assert "different recipes (cifar-fast and cifar-muon)" in capsys.readouterr().err
+    paths[1].write_text(json.dumps(no_tta))
+    assert table.main([*map(str, paths), "--at-seconds", "600", "--png", str(tmp_path / "a.png")]) == 0
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    assert table._diff(table.rows([full, no_tta], 600)[1]) == pytest.approx(-1.0)
 
 
 def _record(accs_at: list[list[tuple[float, float]]], epochs: float = 10) -> dict:
