@@ -184,7 +184,7 @@ def test_low_res_epochs_train_on_smaller_crops_then_full_size_and_resume_bit_for
 
 def test_low_res_larger_than_the_crops_is_one_clear_error(tmp_path, fashion):
     cfg = TrainConfig(model="resnet20", recipe="quick", epochs=1, low_res=30, low_res_epochs=1, out=str(tmp_path))
-    with pytest.raises(UserError, match="--low-res 30 is larger than the 28-pixel"):
+    with pytest.raises(UserError, match="--low-res 30 is not smaller than the 28-pixel"):
         train(cfg, *fashion)
 
 

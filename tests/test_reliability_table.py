@@ -535,7 +535,7 @@ CASES: list[Case] = [
             t / "low",
         ),
         2,
-        ("--low-res 64", "larger than"),
+        ("--low-res 64", "not smaller than"),
     ),
     Case(
         "cli",

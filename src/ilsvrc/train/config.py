@@ -586,8 +586,8 @@ def _validate(c: TrainConfig) -> None:
     _range(c.low_res_epochs, "low_res_epochs", 0, MAX_EPOCHS)
     _check(
         c.low_res is None or c.low_res_epochs is None or bool(c.low_res) == bool(c.low_res_epochs),
-        f"--low-res {c.low_res} and --low-res-epochs {c.low_res_epochs}: set both (a side and how many epochs "
-        "train at it) or neither",
+        f"--low-res {c.low_res} and --low-res-epochs {None if c.low_res_epochs is None else _num(c.low_res_epochs)}: "
+        "set both (a side and how many epochs train at it) or neither",
     )
     _range(c.image_size, "image_size", 1, MAX_IMAGE_SIZE)
     _range(c.workers_threads, "threads", 1, MAX_THREADS)

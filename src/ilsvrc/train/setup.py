@@ -330,8 +330,8 @@ def _transforms(cfg: TrainConfig, train_set: Any, size: int, eval_resize: int | 
     meta = getattr(train_set, "meta", {}) or {}
     if cfg.cutout > size:
         raise UserError(f"--cutout {cfg.cutout} is larger than the {size}-pixel training crops; choose <= {size}")
-    if cfg.low_res > size:
-        raise UserError(f"--low-res {cfg.low_res} is larger than the {size}-pixel training crops; choose < {size}")
+    if cfg.low_res >= size:
+        raise UserError(f"--low-res {cfg.low_res} is not smaller than the {size}-pixel training crops; choose < {size}")
     if cfg.low_res and cfg.cutout > cfg.low_res:
         raise UserError(f"--cutout {cfg.cutout} is larger than the --low-res {cfg.low_res} crops; choose <= it")
     augment = TrainAugment(
