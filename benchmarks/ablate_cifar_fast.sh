@@ -4,7 +4,7 @@
 # usage: bash benchmarks/ablate_cifar_fast.sh [seeds] [epochs] [at_seconds] [data]
 #   RECIPE: cifar-fast (default) or cifar-muon. PIECES: what to remove, one arm each (default: the recipe's pieces;
 #   cifar-muon has no Lookahead and no triangle to remove). FULL: an existing time_to_accuracy.py JSON of the full
-#   recipe at the same epochs (e.g. benchmarks/results/record_10min.json) to reuse instead of running it again.
+#   recipe at the same epochs (e.g. benchmarks/results/record_10min_5ep.json) to reuse instead of running it again.
 #   EVAL_EVERY: epochs between test evaluations (default 1, for the curve; each costs training time, so a run whose
 #   only reading is at the end takes EVAL_EVERY=EPOCHS). OUT: where the JSONs and table.md go. One 10-epoch seed of cifar-fast takes ~10 min on the 2-core Intel Xeon
 #   (AMX) VM, ~18 on the AMD EPYC (Zen 4, AVX512-BF16) one and ~75 on the AMD EPYC (AVX2, fp32) one.
