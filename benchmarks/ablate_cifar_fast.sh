@@ -6,8 +6,9 @@
 #   cifar-muon has no Lookahead and no triangle to remove). FULL: an existing time_to_accuracy.py JSON of the full
 #   recipe at the same epochs (e.g. benchmarks/results/record_10min_5ep.json) to reuse instead of running it again.
 #   EVAL_EVERY: epochs between test evaluations (default 1, for the curve; each costs training time, so a run whose
-#   only reading is at the end takes EVAL_EVERY=EPOCHS). OUT: where the JSONs and table.md go. One 10-epoch seed of cifar-fast takes ~10 min on the 2-core Intel Xeon
-#   (AMX) VM, ~18 on the AMD EPYC (Zen 4, AVX512-BF16) one and ~75 on the AMD EPYC (AVX2, fp32) one.
+#   only reading is at the end takes EVAL_EVERY=EPOCHS). OUT: where the JSONs, table.md and ablation.png go.
+#   One 10-epoch seed of cifar-fast takes ~10 min on the 2-core Intel Xeon (AMX) VM, ~18 on the AMD EPYC (Zen 4,
+#   AVX512-BF16) one and ~75 on the AMD EPYC (AVX2, fp32) one.
 set -uo pipefail
 seeds=${1:-3}
 epochs=${2:-10}
@@ -18,7 +19,8 @@ eval_every=${EVAL_EVERY:-1}
 if [[ $recipe == cifar-muon ]]; then
   default_pieces="muon alternate-flip tta translate-tta batch1024 whiten-bias-freeze label-smoothing reflect-pad"
 else
-  default_pieces="lookahead alternate-flip tta translate-tta batch1024 whiten-bias-freeze triangle label-smoothing reflect-pad"
+  default_pieces="lookahead alternate-flip tta translate-tta batch1024"
+  default_pieces+=" whiten-bias-freeze triangle label-smoothing reflect-pad"
 fi
 pieces=${PIECES:-$default_pieces}
 out=${OUT:-benchmarks/results/ablate}

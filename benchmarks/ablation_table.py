@@ -133,18 +133,19 @@ def plot(results: list[dict], seconds: float, path: Path) -> None:
         ax.axvspan(
             -2 * full["std"], 2 * full["std"], color="0.88", label=f"+-2 sd of the full recipe's {full['seeds']} seeds"
         )
+        ax.legend(loc="lower right", fontsize=8)
     diffs = [_diff(row) for row in arms]
     ax.barh(range(len(arms)), diffs, color=["tab:red" if d < 0 else "tab:blue" for d in diffs])
     ax.set_yticks(range(len(arms)), [row["name"] for row in arms])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(f"accuracy at {seconds:.0f} s minus the full recipe's (points)")
-    seeds = max(row["seeds"] for row in arms)
+    seeds = max((row["seeds"] for row in arms), default=0)
     ax.set_title(
-        f"{full['name']} ({full['mean']:.2f}% with every piece): each piece removed, {seeds} seed(s) each\n"
+        f"{full['name']} ({_cell(full['mean'], '{:.2f}%')} with every piece): each piece removed, {seeds} seed(s) "
+        "each\n"
         "below 0: the piece helps; paired with the full recipe on the same seeds",
         fontsize=9,
     )
-    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
