@@ -153,6 +153,12 @@ def _low_res_costs(cfg: Any, steps_per_epoch: float) -> tuple[int, int]:
     return low, math.ceil(cfg.low_res_epochs * steps_per_epoch - 1e-9)
 
 
+def train_flops(steps: int, batch: int, macs: int, low_macs: int = 0, low_steps: int = 0) -> int:
+    """FLOPs of `steps` training steps of `batch` images: forward + backward ~ 3 x the forward's 2 FLOPs per
+    multiply-add; the first `low_steps` steps (--low-res) cost `low_macs` per image instead of `macs`."""
+    return 6 * batch * (macs * steps + (low_macs - macs) * min(steps, low_steps))
+
+
 def _run_seed(args: argparse.Namespace, seed: int, data: tuple, prep_s: float) -> dict[str, Any]:
     """One training run: its accuracy curve (times from the command's start) and the first point per target."""
     from ilsvrc.train import train
@@ -166,8 +172,7 @@ def _run_seed(args: argparse.Namespace, seed: int, data: tuple, prep_s: float) -
             "step": h["step"],
             "test_accuracy": 1 - h["val_top1_error"],
             "wall_s": prep_s + h["wall_s"],
-            # forward + backward ~ 3 x the forward's 2 FLOPs per multiply-add; --low-res steps cost low_macs
-            "train_flops": 6 * batch * (macs * h["step"] + (low_macs - macs) * min(h["step"], low_steps)),
+            "train_flops": train_flops(h["step"], batch, macs, low_macs, low_steps),
             "images_per_s": h["images_per_s"],  # training throughput of the epoch that ended here
         }
         for h in result.history

@@ -132,22 +132,22 @@ def test_time_to_accuracy_reports_every_target_over_seeds_and_ablations(shared_d
     assert res["summary"]["accuracy_at_s"]["1000.0"]["n"] == 2
 
 
-def test_time_to_accuracy_counts_low_res_steps_at_their_own_cost(shared_data, tmp_path):
+def test_time_to_accuracy_counts_low_res_steps_at_their_own_cost():
     from ilsvrc.models.costs import model_costs
+    from ilsvrc.train import TrainConfig
 
     bench = _script("time_to_accuracy")
-    cifar = shared_data / "cifar10" / "cifar-10-batches-py"
-    argv = ["--cifar", str(cifar), "--widths", "8", "16", "16", "--train-subset", "128", "--val-subset", "64"]
-    argv += ["--batch-size", "64", "--epochs", "2", "--targets", "0.5", "--threads", "1", "--recipe", "cifar-muon"]
-    argv += ["--set", "low_res=24", "--set", "low_res_epochs=1"]
-    argv += ["--out", str(tmp_path / "runs"), "--json", str(tmp_path / "low.json")]
-    assert bench.main(argv) == 0
-    run = json.loads((tmp_path / "low.json").read_text())["runs"][0]
-    assert run["config"]["low_res"] == 24 and run["macs_per_image"] > 0
-    low = model_costs("speedrun_cifar", 24, num_classes=10, widths=[8, 16, 16])["macs"]
-    assert 0.4 < low / run["macs_per_image"] < 0.6  # about (23 / 31)^2 of the 32-pixel net's work
-    # 2 steps per epoch of 64 images: epoch 1 at 24 px, epoch 2 at 32 px
-    assert [c["train_flops"] for c in run["curve"]] == [6 * 64 * 2 * low, 6 * 64 * 2 * (low + run["macs_per_image"])]
+    widths = {"widths": [8, 16, 16]}
+    cfg = TrainConfig(model="speedrun_cifar", recipe="cifar-muon", low_res=24, low_res_epochs=1.5, model_options=widths)
+    low, low_steps = bench._low_res_costs(cfg.resolve(), steps_per_epoch=4)
+    full = model_costs("speedrun_cifar", 32, num_classes=10, **widths)["macs"]
+    assert low == model_costs("speedrun_cifar", 24, num_classes=10, **widths)["macs"] and 0.4 < low / full < 0.6
+    assert low_steps == 6  # steps 0-5 train at 24 px (the engine's rule: step < 1.5 x 4)
+    assert bench._low_res_costs(TrainConfig(model="speedrun_cifar").resolve(), 4) == (0, 0)
+    # 8 steps of 64 images: 6 at the low side, 2 at the full one; before the switch, low-res steps only
+    assert bench.train_flops(8, 64, full, low, low_steps) == 6 * 64 * (6 * low + 2 * full)
+    assert bench.train_flops(3, 64, full, low, low_steps) == 6 * 64 * 3 * low
+    assert bench.train_flops(8, 64, full) == 6 * 64 * 8 * full
 
 
 def test_holdout_trains_without_the_held_out_images_and_evaluates_on_them(shared_data, tmp_path, capsys):
