@@ -176,22 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     if not any(not r.get("ablate") for r in results):
         print("error: no result without ablations (the full recipe) among the inputs", file=sys.stderr)
         return 2
-    recipes = {recipe_of(r) for r in results}
-    if len(recipes) > 1:
-        print(
-            f"error: the results trained different recipes ({' and '.join(sorted(recipes))}); an ablation removes "
-            "one piece from one recipe",
-            file=sys.stderr,
-        )
-        return 2
-    sets = {evaluated_on(r) for r in results}
-    if len(sets) > 1:
-        print(
-            f"error: the results were evaluated on different images ({' and '.join(sorted(sets))}); compare "
-            "runs read on the same set",
-            file=sys.stderr,
-        )
-        return 2
+    for values, differ in (
+        (
+            {recipe_of(r) for r in results},
+            "trained different recipes ({}); an ablation removes one piece from one recipe",
+        ),
+        (
+            {evaluated_on(r) for r in results},
+            "were evaluated on different images ({}); compare runs read on the same set",
+        ),
+    ):
+        if len(values) > 1:
+            print(f"error: the results {differ.format(' and '.join(sorted(values)))}", file=sys.stderr)
+            return 2
     sys.stdout.write(markdown(results, args.at_seconds))
     if args.png:
         plot(results, args.at_seconds, Path(args.png))
