@@ -4,7 +4,7 @@
 # Run alone on the machine: the times are the result. Results go to benchmarks/results/record_*.json (+ PNGs).
 # usage: bash benchmarks/speed_record.sh [seeds] [data]
 #   SHORT / LONG: the flags of each attempt (defaults below). One seed of SHORT is ~10 min on the AMD EPYC (Zen 4,
-#   AVX512-BF16) VM, ~5 on the Intel Xeon (AMX) one and ~35 on the AMD EPYC (AVX2, fp32) one; LONG is ~6x SHORT.
+#   AVX512-BF16) VM, ~5 on the Intel Xeon (AMX) one and ~35 on the AMD EPYC (AVX2, fp32) one; LONG is ~2.8x SHORT.
 #   ATTEMPTS: which to run (default "10min 30min"); the table lists those that have a JSON in OUT.
 set -uo pipefail
 seeds=${1:-3}
@@ -13,10 +13,11 @@ data=${2:-../shared/data/cifar10/cifar-10-batches-py}
 # at the end (every evaluation, 6 test-time views of 5,000 images, costs training time). Chosen on held-out
 # training images (--holdout 5000): 90.10%, against 90.00% for 6 plain epochs and 89.58% for 5 (the previous SHORT)
 short=${SHORT:-"--recipe cifar-muon --epochs 7 --eval-every 7 --set low_res=24 --set low_res_epochs=3"}
-# 30 minutes: the same recipe ~3x longer (28 epochs fit 30 min on the Xeon). Measured so far, one seed each: 10 -> 18
-# epochs gave +1.2 points; 4-pixel translations at 18 epochs gave -0.6 (91.08% vs 91.68%), so they are not the
-# default. airbench95's wider net is the other candidate: LONG="--widths 128 384 384 --epochs 13 --lr 1.3"
-long=${LONG:-"--epochs 28 --eval-every 4"}
+# 30 minutes: the same recipe ~2.7x longer, chosen beforehand, not tuned: 15 plain cifar-muon epochs reached 91.70% in
+# 1,625 s (one seed); 19 epochs with the first 8 at 24 pixels cost about as much (8 x 0.52 + 11 = 15.2 full epochs),
+# the short attempt's low-res share (3 of 7). Older candidates: cifar-fast --epochs 28; airbench95's wider net
+# LONG="--widths 128 384 384 --epochs 13 --lr 1.3"; 4-pixel translations cost 0.6 points at 18 epochs (one seed)
+long=${LONG:-"--recipe cifar-muon --epochs 19 --eval-every 5 --set low_res=24 --set low_res_epochs=8"}
 py=${PYTHON:-python}
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-benchmarks/results}  # the JSONs, PNGs and record_table.md
