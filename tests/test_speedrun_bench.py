@@ -328,20 +328,31 @@ def test_speed_record_script_runs_both_attempts_and_writes_the_table(shared_data
     env = dict(os.environ, OUT=str(tmp_path / "results"), RUNS=str(tmp_path / "runs"), PYTHON=sys.executable)
     env.update(SHORT=f"--recipe cifar-muon --epochs 1 {tiny}", LONG=f"--epochs 2 --set pad=4 {tiny}")
     cifar = _small_cifar(shared_data / "cifar10" / "cifar-10-batches-py", tmp_path / "cifar", 64, 32)
-    done = subprocess.run(["bash", str(script), "1", str(cifar)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "failed" not in done.stdout, done.stdout + done.stderr
-    table = (tmp_path / "results" / "record_table.md").read_text()
-    assert "cifar-muon, widths 8-8-8, 1 epochs" in table and "| widths 8-8-8, 2 epochs, pad=4" in table
-    assert table.count("not met") == 4  # 32 test images after 2 and 4 steps: no goal is met
+    table = tmp_path / "results" / "record_table.md"
+
+    def record(attempts: str) -> str:
+        done = subprocess.run(
+            ["bash", str(script), "1", str(cifar)],
+            env={**env, "ATTEMPTS": attempts},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0 and "failed" not in done.stdout, done.stdout + done.stderr
+        return done.stdout
+
+    # one attempt: only it runs, and the table has its row alone
+    assert "== 30min" not in record("10min") and table.read_text().count("not met") == 2
+    assert not (tmp_path / "results" / "record_30min.json").exists()
+    # the other one: the table lists every attempt with a JSON in OUT, the earlier one included
+    assert "== 10min" not in record("30min")
+    rows = table.read_text()
+    assert "cifar-muon, widths 8-8-8, 1 epochs" in rows and "| widths 8-8-8, 2 epochs, pad=4" in rows
+    assert rows.count("not met") == 4  # 32 test images after 2 and 4 steps: no goal is met
     long = json.loads((tmp_path / "results" / "record_30min.json").read_text())
     assert long["runs"][0]["config"]["pad"] == 4 and long["overrides"] == {"pad": 4}
     short = json.loads((tmp_path / "results" / "record_10min.json").read_text())
     assert short["recipe"] == "cifar-muon" and short["runs"][0]["config"]["optimizer"] == "muon"
-    env.update(ATTEMPTS="10min", OUT=str(tmp_path / "one"))  # one attempt: a table of one row
-    done = subprocess.run(["bash", str(script), "1", str(cifar)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "== 30min" not in done.stdout, done.stdout + done.stderr
-    assert (tmp_path / "one" / "record_table.md").read_text().count("not met") == 2
-    assert not (tmp_path / "one" / "record_30min.json").exists()
 
 
 def _mini_cifar(src: Path, dst: Path, per_batch: int = 12) -> None:
