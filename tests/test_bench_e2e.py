@@ -7,6 +7,7 @@ import torch
 
 from ilsvrc.bench.e2e import PLAIN_LOOP, run_e2e, write_cifar_subset
 from ilsvrc.data import load_dataset
+from ilsvrc.data.sources import read_cifar_batch
 from ilsvrc.errors import UserError
 
 
@@ -14,10 +15,12 @@ def test_cifar_subset_holds_the_first_images_in_cifar_format(shared_data, tmp_pa
     source = shared_data / "cifar10" / "cifar-10-batches-py"
     out = write_cifar_subset(source, tmp_path / "c", train=40, test=7)
     train, test = load_dataset(str(out), "train"), load_dataset(str(out), "val")
-    full = load_dataset(str(source), "train")
-    assert len(train) == 40 and len(test) == 7 and train.classes == full.classes
-    assert torch.equal(torch.as_tensor(train.images), torch.as_tensor(full.images[:40]))
-    assert torch.equal(torch.as_tensor(train.labels), torch.as_tensor(full.labels[:40]))
+    assert len(train) == 40 and len(test) == 7 and len(train.classes) == 10 and train.classes[0] == "airplane"
+    # the source's first 40 rows of data_batch_1 (3,072 bytes each, channel-major), read without the loader
+    first = read_cifar_batch(source / "data_batch_1")
+    pixels = torch.as_tensor(first["data"][:40]).reshape(40, 3, 32, 32).permute(0, 2, 3, 1)  # -> N, H, W, C
+    assert torch.equal(torch.as_tensor(train.images), pixels)
+    assert torch.equal(torch.as_tensor(train.labels), torch.as_tensor(list(first["labels"][:40])))
 
 
 def test_e2e_without_data_is_a_one_line_error():
