@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -141,16 +140,17 @@ def _config(args: argparse.Namespace, seed: int) -> Any:
     return TrainConfig(**values)
 
 
-def _low_res_costs(cfg: Any, steps_per_epoch: float) -> tuple[int, int]:
+def _low_res_costs(cfg: Any, steps_per_epoch: int) -> tuple[int, int]:
     """(multiply-adds per image at --low-res, how many steps train at it): (0, 0) without --low-res.
 
-    The engine trains step s (from 0) at the low side while s < low_res_epochs x steps per epoch."""
+    The steps are counted by the engine's own rule (`low_res_steps`)."""
     if not cfg.low_res:
         return 0, 0
     from ilsvrc.models.costs import model_costs
+    from ilsvrc.train.setup import low_res_steps
 
     low = model_costs(cfg.model, cfg.low_res, num_classes=10, **cfg.model_options)["macs"]
-    return low, math.ceil(cfg.low_res_epochs * steps_per_epoch - 1e-9)
+    return low, low_res_steps(cfg, steps_per_epoch)
 
 
 def train_flops(steps: int, batch: int, macs: int, low_macs: int = 0, low_steps: int = 0) -> int:
@@ -165,7 +165,7 @@ def _run_seed(args: argparse.Namespace, seed: int, data: tuple, prep_s: float) -
 
     result = train(_config(args, seed), *data)
     macs, batch = result.summary["macs"], result.config.batch_size
-    low_macs, low_steps = _low_res_costs(result.config, result.summary["steps"] / result.summary["epochs"])
+    low_macs, low_steps = _low_res_costs(result.config, round(result.summary["steps"] / result.summary["epochs"]))
     curve = [
         {
             "epoch": h["epoch"],

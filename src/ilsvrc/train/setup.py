@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import shutil
@@ -46,6 +47,12 @@ RUN_CONTROL = (
 )
 # What a run writes into its folder; a fresh run refuses a folder that holds any of them (unless overwrite).
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoints", "tensorboard", "curves.png", "report.md", "summary.json")
+
+
+def low_res_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """How many steps, from the first, train at --low-res (0 without it): those with index < low_res_epochs x
+    steps per epoch. The FLOPs count of benchmarks/time_to_accuracy.py reads the same rule."""
+    return math.ceil(cfg.low_res_epochs * steps_per_epoch) if cfg.low_res else 0
 
 
 @dataclass
@@ -96,8 +103,7 @@ class Run:
 
     def train_side(self, step: int) -> int:
         """The side of the training crops at `step`: --low-res for its first epochs, else the input side."""
-        low, epochs = self.cfg.low_res, self.cfg.low_res_epochs
-        return low if low and step < epochs * self.steps_per_epoch else self.input_side
+        return self.cfg.low_res if step < low_res_steps(self.cfg, self.steps_per_epoch) else self.input_side
 
     def schedule_facts(self) -> dict[str, Any]:
         return {"kind": self.schedule.kind, "total_steps": self.total_steps}
